@@ -1,0 +1,45 @@
+//! safepath: an anti-fraud support engine for people whose messaging account is restricted,
+//! banned, stolen or about to be deleted.
+//!
+//! The pipeline, one module a stage: [`normalize`] → [`guard`] → [`scam`] → [`intent`] →
+//! [`dialogue`] → [`reply`], driven by the pure [`engine::Engine`]. [`session::Session`] adds the
+//! storage ([`store`]); frontends ([`chat`], [`classify`]) are thin adapters over it.
+//!
+//! ```
+//! let engine = safepath::engine::Engine::shipped().unwrap();
+//! let a = engine.analyze("vx被封了怎么办 有人说300能解");
+//! assert!(!a.scam.signals.is_empty());
+//! ```
+
+pub mod catalog;
+pub mod chat;
+pub mod classify;
+pub mod dialogue;
+pub mod engine;
+pub mod guard;
+pub mod intent;
+pub mod normalize;
+pub mod reply;
+pub mod report;
+pub mod scam;
+pub mod session;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+
+/// The two languages replies are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Stage 1 of the pipeline: raw message text → [`Normalized`] text that every later stage matches
+//! against, with the original kept and every normalised byte traceable back to it.
+//!
+//! What it undoes, in order: traditional → simplified Chinese (`fast2s`, one character for one, so
+//! positions stay aligned), compatibility forms (NFKC: full-width letters and digits, full-width
+//! punctuation), zero-width and control characters, look-alike letters from other scripts (the
+//! Unicode confusables skeleton, applied to non-Chinese letters only), case, separators put inside
+//! Chinese words (`解 封`, `解-封`, `解.封`, emoji), and the nicknames of the app and its words
+//! (`vx`, `V信`, `薇信`, `jf` …), which come from the catalog (`[aliases]`), not from this file.
+//!
+//! It does not decide anything: it only makes the same thing look the same.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use unicode_normalization::UnicodeNormalization;
+
+/// A message after normalisation. `text` is what the matchers read; `offsets` maps each byte of
+/// `text` back to the byte of `original` it came from, so a span found in `text` can be redacted
+/// in `original`.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    pub original: String,
+    pub text: String,
+    offsets: Vec<u32>,
+}
+
+impl Normalized {
+    /// The byte range of `original` that produced `text[start..end]`.
+    pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
+        let s = self.offsets[start] as usize;
+        let e = if end >= self.text.len() {
+            self.original.len()
+        } else {
+            self.offsets[end] as usize
+        };
+        (s, e.max(s))
+    }
+}
+
+/// Compiled alias table plus the fixed folding rules. Built once from the catalog.
+#[derive(Debug, Clone)]
+pub struct Normalizer {
+    aliases: Option<AhoCorasick>,
+    /// For each alias pattern: its replacement and whether it is ASCII (ASCII aliases such as
+    /// `vx` or `jf` only match as whole tokens, so `jf8899` or `wxyz` are left alone).
+    targets: Vec<(String, bool)>,
+}
+
+/// Character classes the bridging step needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Han,
+    /// Whitespace, emoji, symbols and the light punctuation people put inside words.
+    Bridge,
+    Other,
+}
+
+pub fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+fn is_emoji_or_symbol(c: char) -> bool {
+    matches!(c as u32,
+        0x2190..=0x21FF   // arrows
+        | 0x2300..=0x23FF // technical
+        | 0x2460..=0x24FF // enclosed alphanumerics (after NFKC, the rest)
+        | 0x25A0..=0x27BF // shapes, dingbats, misc symbols
+        | 0x2900..=0x297F
+        | 0x2B00..=0x2BFF
+        | 0x3030 | 0x303D
+        | 0xFE00..=0xFE0F // variation selectors
+        | 0x1F000..=0x1FAFF
+        | 0xE0020..=0xE007F)
+}
+
+fn is_invisible(c: char) -> bool {
+    // Controls, zero-width characters, bidi overrides and other format characters.
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c as u32,
+            0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+            | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFEFF | 0xFFA0
+            | 0xFFF0..=0xFFF8)
+}
+
+fn class(c: char) -> Class {
+    if is_han(c) {
+        Class::Han
+    } else if c.is_whitespace()
+        || is_emoji_or_symbol(c)
+        || matches!(
+            c,
+            '-' | '_' | '.' | '·' | '•' | '*' | '~' | '|' | '/' | '\\' | '^' | '`' | '\'' | '"'
+                | '丶' | '、' | '〃' | '…' | '=' | '#'
+        )
+    {
+        Class::Bridge
+    } else {
+        Class::Other
+    }
+}
+
+/// Plus signs scammers use for "+V" / "+Q".
+fn fold_plus(c: char) -> char {
+    match c {
+        '➕' | '✚' | '✙' | '﹢' | '＋' | '➕' => '+',
+        _ => c,
+    }
+}
+
+impl Normalizer {
+    /// `aliases`: (variant, canonical) pairs, e.g. ("vx", "微信"). Variants are themselves folded
+    /// (lower case, simplified) so the table may be written either way.
+    pub fn new(aliases: &[(String, String)]) -> Result<Self, aho_corasick::BuildError> {
+        let base = Normalizer {
+            aliases: None,
+            targets: Vec::new(),
+        };
+        if aliases.is_empty() {
+            return Ok(base);
+        }
+        let mut pats = Vec::with_capacity(aliases.len());
+        let mut targets = Vec::with_capacity(aliases.len());
+        for (variant, canonical) in aliases {
+            let v = base.fold(variant).text;
+            if v.is_empty() {
+                continue;
+            }
+            targets.push((canonical.clone(), v.is_ascii()));
+            pats.push(v);
+        }
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&pats)?;
+        Ok(Normalizer {
+            aliases: Some(ac),
+            targets,
+        })
+    }
+
+    /// Full normalisation: fold, bridge, then map aliases.
+    pub fn normalize(&self, raw: &str) -> Normalized {
+        let folded = self.fold(raw);
+        self.apply_aliases(folded)
+    }
+
+    /// Folding and bridging, without aliases (used on alias tables and patterns too).
+    fn fold(&self, raw: &str) -> Normalized {
+        let simplified = if raw.chars().any(is_han) {
+            fast2s::convert(raw)
+        } else {
+            raw.to_owned()
+        };
+        // fast2s maps one char to one char, so the two strings walk in step.
+        let mut chars: Vec<(char, u32)> = Vec::with_capacity(raw.len());
+        for ((at, orig), simp) in raw.char_indices().zip(simplified.chars()) {
+            let at = at as u32;
+            if orig.is_ascii() {
+                if !is_invisible(orig) {
+                    chars.push((orig.to_ascii_lowercase(), at));
+                }
+                continue;
+            }
+            for c in std::iter::once(simp).nfkc() {
+                if is_invisible(c) {
+                    continue;
+                }
+                let c = fold_plus(c);
+                if c.is_alphabetic() && !c.is_ascii() && !is_han(c) {
+                    let mut buf = [0u8; 4];
+                    for s in unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf))
+                    {
+                        for l in s.to_lowercase() {
+                            chars.push((l, at));
+                        }
+                    }
+                } else {
+                    for l in c.to_lowercase() {
+                        chars.push((l, at));
+                    }
+                }
+            }
+        }
+        bridge(raw, &chars)
+    }
+
+    fn apply_aliases(&self, n: Normalized) -> Normalized {
+        let Some(ac) = &self.aliases else { return n };
+        let text = n.text.as_str();
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut offsets = Vec::with_capacity(n.offsets.len() + 8);
+        let mut last = 0;
+        for m in ac.find_iter(text) {
+            let (target, ascii) = &self.targets[m.pattern().as_usize()];
+            if *ascii {
+                let before = m.start() > 0 && bytes[m.start() - 1].is_ascii_alphanumeric();
+                let after = m.end() < bytes.len() && bytes[m.end()].is_ascii_alphanumeric();
+                if before || after {
+                    continue;
+                }
+            }
+            out.push_str(&text[last..m.start()]);
+            offsets.extend_from_slice(&n.offsets[last..m.start()]);
+            out.push_str(target);
+            offsets.extend(std::iter::repeat_n(n.offsets[m.start()], target.len()));
+            last = m.end();
+        }
+        if last == 0 {
+            return n;
+        }
+        out.push_str(&text[last..]);
+        offsets.extend_from_slice(&n.offsets[last..]);
+        offsets.push(n.original.len() as u32);
+        Normalized {
+            original: n.original,
+            text: out,
+            offsets,
+        }
+    }
+}
+
+/// Drops separators between two Chinese characters (`解 封` → `解封`), collapses other runs of
+/// whitespace and emoji to one space, and keeps punctuation between letters (`wx-safe.top`).
+fn bridge(raw: &str, chars: &[(char, u32)]) -> Normalized {
+    let mut text = String::with_capacity(raw.len());
+    let mut offsets: Vec<u32> = Vec::with_capacity(raw.len() + 1);
+    let push = |text: &mut String, offsets: &mut Vec<u32>, c: char, at: u32| {
+        text.push(c);
+        offsets.extend(std::iter::repeat_n(at, c.len_utf8()));
+    };
+    let mut i = 0;
+    let mut prev = Class::Other;
+    while i < chars.len() {
+        let (c, at) = chars[i];
+        let k = class(c);
+        if k != Class::Bridge {
+            push(&mut text, &mut offsets, c, at);
+            prev = k;
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && class(chars[i].0) == Class::Bridge {
+            i += 1;
+        }
+        let next = chars.get(i).map(|&(c, _)| class(c));
+        let run = &chars[start..i];
+        if prev == Class::Han && next == Some(Class::Han) {
+            continue;
+        }
+        if text.is_empty() || next.is_none() {
+            // Leading and trailing separators: keep punctuation, drop blanks.
+            for &(c, at) in run {
+                if !c.is_whitespace() && !is_emoji_or_symbol(c) {
+                    push(&mut text, &mut offsets, c, at);
+                }
+            }
+            continue;
+        }
+        let blank = run
+            .iter()
+            .any(|&(c, _)| c.is_whitespace() || is_emoji_or_symbol(c));
+        if blank {
+            push(&mut text, &mut offsets, ' ', run[0].1);
+        } else {
+            for &(c, at) in run {
+                push(&mut text, &mut offsets, c, at);
+            }
+        }
+        prev = Class::Bridge;
+    }
+    offsets.push(raw.len() as u32);
+    Normalized {
+        original: raw.to_owned(),
+        text,
+        offsets,
+    }
+}
+
+/// The language a message is written in, when it says: any Chinese character makes it Chinese;
+/// two or more Latin letters and no Chinese make it English; digits alone say nothing.
+pub fn detect_lang(text: &str) -> Option<crate::Lang> {
+    let mut latin = 0;
+    for c in text.chars() {
+        if is_han(c) {
+            return Some(crate::Lang::Zh);
+        }
+        if c.is_ascii_alphabetic() {
+            latin += 1;
+        }
+    }
+    (latin >= 2).then_some(crate::Lang::En)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm() -> Normalizer {
+        let aliases: Vec<(String, String)> = [
+            ("vx", "微信"),
+            ("v信", "微信"),
+            ("薇信", "微信"),
+            ("jf", "解封"),
+            ("jie封", "解封"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        Normalizer::new(&aliases).unwrap()
+    }
+
+    #[test]
+    fn evasions_fold_to_the_same_text() {
+        let n = norm();
+        let cases = [
+            ("解 封", "解封"),
+            ("解-封", "解封"),
+            ("解.封", "解封"),
+            ("解🔥封", "解封"),
+            ("解\u{200b}封", "解封"),
+            ("帳號", "帐号"),
+            ("ＶＸ", "微信"),
+            ("V信", "微信"),
+            ("薇 信", "微信"),
+            ("jie封", "解封"),
+            ("JF 找我", "解封 找我"),
+            ("➕V", "+v"),
+            ("１２３", "123"),
+            ("wеchat", "wechat"), // Cyrillic е
+        ];
+        for (raw, want) in cases {
+            assert_eq!(n.normalize(raw).text, want, "normalising {raw:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_aliases_only_match_whole_tokens() {
+        let n = norm();
+        assert_eq!(n.normalize("加V: jf8899").text, "加v: jf8899");
+        assert_eq!(n.normalize("vx: kk0909").text, "微信: kk0909");
+        assert_eq!(n.normalize("wxyz jfk").text, "wxyz jfk");
+    }
+
+    #[test]
+    fn spans_map_back_to_the_original() {
+        let n = norm();
+        let m = n.normalize("ＶＸ号 验证码 ４８２９１３ 好");
+        let at = m.text.find("482913").unwrap();
+        let (s, e) = m.original_span(at, at + 6);
+        assert_eq!(&m.original[s..e].trim(), &"４８２９１３");
+    }
+
+    #[test]
+    fn english_keeps_word_spaces_and_url_punctuation() {
+        let n = norm();
+        assert_eq!(
+            n.normalize("Click  http://WX-Safe.top now").text,
+            "click http://wx-safe.top now"
+        );
+    }
+
+    #[test]
+    fn hostile_input_is_cleaned_not_fatal() {
+        let n = norm();
+        assert_eq!(n.normalize("").text, "");
+        assert_eq!(n.normalize("\u{202e}解封\u{202d}").text, "解封");
+        let seps = "-".repeat(10_000);
+        assert_eq!(n.normalize(&format!("解{seps}封")).text, "解封");
+    }
+
+    #[test]
+    fn language_is_detected_from_script() {
+        assert_eq!(detect_lang("vx被封了"), Some(crate::Lang::Zh));
+        assert_eq!(detect_lang("hello"), Some(crate::Lang::En));
+        assert_eq!(detect_lang("123"), None);
+    }
+}
