@@ -1,1 +1,181 @@
-fn main(){}
+//! The `safepath` command: parses arguments and wires the frontends. Everything else lives in the
+//! library.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use safepath::catalog::Catalog;
+use safepath::engine::Engine;
+use safepath::report;
+use safepath::session::{Session, DEFAULT_IDLE_SECS};
+use safepath::store::{SledStore, Store};
+
+#[derive(Parser)]
+#[command(name = "safepath", version, about = "Anti-fraud support chatbot for restricted, banned, stolen or closing accounts")]
+struct Cli {
+    /// Data directory (conversations, reports).
+    #[arg(long, global = true, env = "SAFEPATH_DATA", default_value = "./safepath-data")]
+    data: PathBuf,
+    /// Load the intent catalog from this directory instead of the one built in.
+    #[arg(long, global = true, env = "SAFEPATH_INTENTS")]
+    intents: Option<PathBuf>,
+    /// Forget conversations idle for this many seconds.
+    #[arg(long, global = true, env = "SAFEPATH_IDLE_SECS", default_value_t = DEFAULT_IDLE_SECS)]
+    idle_secs: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A conversation in the terminal, on the embedded store (no token, no network).
+    Chat {
+        /// Who you are in the store (hashed before it is stored).
+        #[arg(long, default_value = "terminal-user")]
+        user: String,
+    },
+    /// Stateless: JSON lines {"text": …} (or plain lines) on stdin → one JSON object a line.
+    Classify,
+    /// Validate the intent catalog; exits non-zero listing every problem.
+    Check,
+    /// The scam-report log.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Write the reports to stdout.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+        /// Only reports on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Counts by day, signal and verdict, and the most named contacts.
+    Stats {
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Jsonl,
+    Csv,
+}
+
+fn engine(cli: &Cli) -> Result<Engine> {
+    let catalog = match &cli.intents {
+        Some(dir) => Catalog::from_dir(dir)?,
+        None => Catalog::shipped()?,
+    };
+    Ok(Engine::new(catalog)?)
+}
+
+fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
+    let s = SledStore::open(&cli.data).with_context(|| format!("opening the data directory {}", cli.data.display()))?;
+    Ok(Arc::new(s))
+}
+
+fn since(s: &Option<String>) -> Result<u64> {
+    match s {
+        Some(d) => report::parse_day(d).map_err(anyhow::Error::msg),
+        None => Ok(0),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Check => {
+            let engine = match engine(&cli) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let problems = engine.audit();
+            if problems.is_empty() {
+                let c = engine.catalog();
+                println!(
+                    "catalog OK: {} intents, {} nodes, {} signals, {} patterns",
+                    c.intents.len(),
+                    c.nodes.len(),
+                    c.signals.len(),
+                    c.patterns.each.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{}", safepath::catalog::CatalogErrors(problems));
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Classify => {
+            let engine = engine(&cli)?;
+            let (_, bad) = safepath::classify::run(&engine, io::stdin().lock(), io::stdout().lock())?;
+            if bad > 0 {
+                eprintln!("safepath classify: {bad} line(s) could not be read; see their \"error\" objects");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chat { user } => {
+            let engine = Arc::new(engine(&cli)?);
+            let session = Session::new(engine, store(&cli)?, cli.idle_secs)?;
+            let expired = session.expire_idle()?;
+            if expired > 0 {
+                tracing::info!(expired, "forgot idle conversations");
+            }
+            if io::stdin().is_terminal() {
+                eprintln!("safepath chat — data in {}; type /quit to leave", cli.data.display());
+            }
+            safepath::chat::run(&session, user, io::stdin().lock(), io::stdout().lock())?;
+            session.store().flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reports { command } => {
+            let store = store(&cli)?;
+            match command {
+                ReportsCommand::Export { format, since: s } => {
+                    let reports = store.reports(since(s)?, usize::MAX)?;
+                    let mut out = io::stdout().lock();
+                    match format {
+                        Format::Jsonl => report::write_jsonl(&reports, &mut out)?,
+                        Format::Csv => report::write_csv(&reports, &mut out)?,
+                    }
+                    eprintln!("exported {} report(s)", reports.len());
+                }
+                ReportsCommand::Stats { since: s } => {
+                    let reports = store.reports(since(s)?, usize::MAX)?;
+                    let st = report::stats(&reports, 10);
+                    println!("{}", serde_json::to_string_pretty(&st)?);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SAFEPATH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("safepath: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

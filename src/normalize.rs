@@ -102,7 +102,7 @@ fn class(c: char) -> Class {
 /// Plus signs scammers use for "+V" / "+Q".
 fn fold_plus(c: char) -> char {
     match c {
-        '➕' | '✚' | '✙' | '﹢' | '＋' | '➕' => '+',
+        '➕' | '✚' | '✙' | '﹢' | '＋' => '+',
         _ => c,
     }
 }

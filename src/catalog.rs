@@ -1,0 +1,719 @@
+//! The knowledge of the product, loaded from the TOML files in `intents/` (compiled into the
+//! binary, or read from `--intents DIR`) and compiled once into one [`regex::RegexSet`].
+//!
+//! In: TOML text per file. Out: a validated [`Catalog`] — intents with their patterns, dialogue
+//! nodes with Chinese and English replies, scam signals and contexts, notices, aliases — or every
+//! problem found, each naming its file and entry ([`CatalogErrors`]).
+//!
+//! Structure is checked here (syntax, regexes, ids, translations, sources). Behaviour (examples
+//! classify as labelled, no reply asks for a secret) is checked by [`crate::engine::Engine::audit`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use regex::{Regex, RegexSet, RegexSetBuilder};
+use serde::Deserialize;
+
+use crate::normalize::Normalizer;
+use crate::Lang;
+
+/// The intent ids other tools depend on (DESIGN.md). A catalog without one of them is refused.
+pub const REQUIRED_INTENTS: &[&str] = &[
+    "self_unblock",
+    "unblock_helper_rules",
+    "assist_friend",
+    "permanent_ban",
+    "appeal",
+    "payment_restricted",
+    "account_recovery",
+    "account_deletion",
+    "miniprogram_appeal",
+    "penalty_explanation",
+    "report_scam",
+    "share_secret",
+    "greeting",
+    "thanks",
+    "human_handoff",
+    "out_of_scope",
+];
+
+/// Nodes and texts the engine itself refers to.
+const REQUIRED_NODES: &[&str] = &["menu", "clarify", "scam_detected", "report_recorded"];
+const REQUIRED_NOTICES: &[&str] = &["safety", "fee", "secret", "page_wins", "not_recorded", "recorded"];
+const REQUIRED_TEXTS: &[&str] = &["reasons_header", "restart", "back_empty", "language_set"];
+
+/// A text in both languages.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texts {
+    #[serde(default)]
+    pub zh: String,
+    #[serde(default)]
+    pub en: String,
+}
+
+impl Texts {
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+    fn missing(&self) -> Option<&'static str> {
+        if self.zh.trim().is_empty() {
+            Some("Chinese (zh)")
+        } else if self.en.trim().is_empty() {
+            Some("English (en)")
+        } else {
+            None
+        }
+    }
+}
+
+// ---- the file format -------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    aliases: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    macros: BTreeMap<String, String>,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    commands: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    notice: BTreeMap<String, Texts>,
+    #[serde(default)]
+    text: BTreeMap<String, Texts>,
+    #[serde(default)]
+    intent: Vec<IntentDoc>,
+    #[serde(default)]
+    node: Vec<NodeDoc>,
+    #[serde(default)]
+    signal: Vec<SignalDoc>,
+    #[serde(default)]
+    context: Vec<ContextDoc>,
+    #[serde(default)]
+    scam: Option<ScamDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntentDoc {
+    id: String,
+    #[serde(default)]
+    entry: Option<String>,
+    #[serde(default)]
+    label: Texts,
+    #[serde(default)]
+    strong: Vec<String>,
+    #[serde(default)]
+    weak: Vec<String>,
+    #[serde(default)]
+    veto: Vec<String>,
+    #[serde(default)]
+    examples: Vec<String>,
+    #[serde(default)]
+    negatives: Vec<String>,
+    #[serde(default)]
+    deflect: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeDoc {
+    id: String,
+    #[serde(default)]
+    zh: String,
+    #[serde(default)]
+    en: String,
+    #[serde(default)]
+    choices: Vec<ChoiceDoc>,
+    #[serde(default)]
+    sensitive: bool,
+    #[serde(default = "yes")]
+    factual: bool,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    report_mode: bool,
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChoiceDoc {
+    next: String,
+    zh: String,
+    en: String,
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalDoc {
+    name: String,
+    weight: f32,
+    #[serde(default)]
+    patterns: Vec<String>,
+    #[serde(default)]
+    negatable: bool,
+    #[serde(default)]
+    fee: bool,
+    #[serde(default)]
+    forbidden_in_replies: bool,
+    #[serde(default)]
+    zh: String,
+    #[serde(default)]
+    en: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextDoc {
+    name: String,
+    factor: f32,
+    patterns: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScamDoc {
+    scam_at: f32,
+    suspicious_at: f32,
+    negations: Vec<String>,
+    official_domains: Vec<String>,
+    #[serde(default)]
+    link_claims: Vec<String>,
+}
+
+// ---- the compiled catalog --------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub id: String,
+    pub entry: Option<String>,
+    pub label: Texts,
+    pub examples: Vec<String>,
+    pub negatives: Vec<String>,
+    /// A confident answer from this intent's entry node fully answers a routine ticket.
+    pub deflect: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub next: String,
+    pub label: Texts,
+    pub set: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    pub text: Texts,
+    pub choices: Vec<Choice>,
+    pub sensitive: bool,
+    pub sources: Vec<String>,
+    pub report_mode: bool,
+    pub set: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignalDef {
+    pub name: String,
+    pub weight: f32,
+    pub negatable: bool,
+    pub fee: bool,
+    pub forbidden_in_replies: bool,
+    pub explain: Texts,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContextDef {
+    pub name: String,
+    pub factor: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScamSettings {
+    pub scam_at: f32,
+    pub suspicious_at: f32,
+    pub negations: Vec<String>,
+    pub official_domains: Vec<String>,
+    pub link_claims: Vec<String>,
+}
+
+/// What one compiled pattern belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Owner {
+    Strong(usize),
+    Weak(usize),
+    Veto(usize),
+    Signal(usize),
+    Context(usize),
+}
+
+/// Every pattern of the catalog, in one set: a message is scanned once whatever the number of
+/// intents; only the patterns that fired are run again, for positions.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    pub set: RegexSet,
+    pub each: Vec<Regex>,
+    pub source: Vec<String>,
+    pub owner: Vec<Owner>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub normalizer: Normalizer,
+    pub intents: Vec<Intent>,
+    pub nodes: HashMap<String, Node>,
+    pub signals: Vec<SignalDef>,
+    pub contexts: Vec<ContextDef>,
+    pub scam: ScamSettings,
+    pub notices: HashMap<String, Texts>,
+    pub texts: HashMap<String, Texts>,
+    /// Command word (normalised) → command name (`menu`, `back`, `restart`, `lang_zh`, `lang_en`).
+    pub commands: HashMap<String, String>,
+    pub patterns: Patterns,
+}
+
+/// One problem in the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogError {
+    pub file: String,
+    pub entry: String,
+    pub message: String,
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.entry.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.entry, self.message)
+        }
+    }
+}
+
+/// Every problem found, so a support lead fixes them in one go.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct CatalogErrors(pub Vec<CatalogError>);
+
+impl fmt::Display for CatalogErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the intent catalog has {} problem(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        write!(f, "fix them and run `safepath check` again")
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/shipped_catalog.rs"));
+
+impl Catalog {
+    /// The catalog compiled into the binary from `intents/`.
+    pub fn shipped() -> Result<Catalog, CatalogErrors> {
+        Catalog::from_sources(
+            SHIPPED
+                .iter()
+                .map(|(name, text)| (name.to_string(), text.to_string())),
+        )
+    }
+
+    /// Every `*.toml` file of a directory.
+    pub fn from_dir(dir: &Path) -> Result<Catalog, CatalogErrors> {
+        let fail = |message: String| {
+            CatalogErrors(vec![CatalogError {
+                file: dir.display().to_string(),
+                entry: String::new(),
+                message,
+            }])
+        };
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| fail(format!("cannot read the intents directory: {e}")))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| fail(e.to_string()))?.path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| fail(format!("cannot read {name}: {e}")))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| fail(format!("{name} is not valid UTF-8")))?;
+                files.push((name, text));
+            }
+        }
+        if files.is_empty() {
+            return Err(fail("no .toml files in the intents directory".into()));
+        }
+        files.sort();
+        Catalog::from_sources(files)
+    }
+
+    /// Parses, validates and compiles (file name, TOML text) pairs.
+    pub fn from_sources(
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Catalog, CatalogErrors> {
+        let mut errs = Vec::new();
+        let mut docs = Vec::new();
+        for (name, text) in files {
+            match toml::from_str::<FileDoc>(&text) {
+                Ok(doc) => docs.push((name, doc)),
+                Err(e) => errs.push(CatalogError {
+                    file: name,
+                    entry: String::new(),
+                    message: e.to_string().trim().replace('\n', " "),
+                }),
+            }
+        }
+        let mut b = Builder::default();
+        for (file, doc) in &docs {
+            b.collect(file, doc);
+        }
+        for (file, doc) in docs {
+            b.compile(&file, doc);
+        }
+        errs.append(&mut b.errs);
+        let catalog = b.finish(&mut errs);
+        match catalog {
+            Some(c) if errs.is_empty() => Ok(c),
+            _ => Err(CatalogErrors(errs)),
+        }
+    }
+
+    pub fn notice(&self, id: &str, lang: Lang) -> &str {
+        self.notices.get(id).map(|t| t.get(lang)).unwrap_or_default()
+    }
+
+    pub fn text(&self, id: &str, lang: Lang) -> &str {
+        self.texts.get(id).map(|t| t.get(lang)).unwrap_or_default()
+    }
+
+    pub fn intent(&self, id: &str) -> Option<&Intent> {
+        self.intents.iter().find(|i| i.id == id)
+    }
+}
+
+/// Accumulates the files into one catalog, recording every problem on the way.
+#[derive(Default)]
+struct Builder {
+    errs: Vec<CatalogError>,
+    macros: BTreeMap<String, String>,
+    aliases: Vec<(String, String)>,
+    sources: HashSet<String>,
+    intents: Vec<Intent>,
+    nodes: HashMap<String, (String, Node)>,
+    signals: Vec<SignalDef>,
+    contexts: Vec<ContextDef>,
+    scam: Option<ScamSettings>,
+    notices: HashMap<String, Texts>,
+    texts: HashMap<String, Texts>,
+    commands: HashMap<String, String>,
+    pats: Vec<(String, Owner, String, String)>, // (pattern, owner, file, entry)
+}
+
+impl Builder {
+    fn err(&mut self, file: &str, entry: &str, message: impl Into<String>) {
+        self.errs.push(CatalogError {
+            file: file.into(),
+            entry: entry.into(),
+            message: message.into(),
+        });
+    }
+
+    /// First pass: the tables every pattern may use (macros, aliases, sources).
+    fn collect(&mut self, file: &str, doc: &FileDoc) {
+        for (k, v) in &doc.macros {
+            if self.macros.insert(k.clone(), v.clone()).is_some() {
+                self.err(file, &format!("macro `{k}`"), "defined twice");
+            }
+        }
+        for (canonical, variants) in &doc.aliases {
+            for v in variants {
+                self.aliases.push((v.clone(), canonical.clone()));
+            }
+        }
+        self.sources.extend(doc.sources.iter().cloned());
+    }
+
+    fn compile(&mut self, file: &str, doc: FileDoc) {
+        for (name, words) in doc.commands {
+            for w in words {
+                self.commands.insert(w.trim().to_lowercase(), name.clone());
+            }
+        }
+        for (id, t) in doc.notice {
+            self.check_texts(file, &format!("notice `{id}`"), &t);
+            self.notices.insert(id, t);
+        }
+        for (id, t) in doc.text {
+            self.check_texts(file, &format!("text `{id}`"), &t);
+            self.texts.insert(id, t);
+        }
+        if let Some(s) = doc.scam {
+            if self.scam.is_some() {
+                self.err(file, "[scam]", "defined in two files");
+            }
+            self.scam = Some(ScamSettings {
+                scam_at: s.scam_at,
+                suspicious_at: s.suspicious_at,
+                negations: s.negations,
+                official_domains: s.official_domains,
+                link_claims: s.link_claims,
+            });
+        }
+        for i in doc.intent {
+            let entry = format!("intent `{}`", i.id);
+            if self.intents.iter().any(|x| x.id == i.id) {
+                self.err(file, &entry, "defined twice");
+            }
+            if i.id != "out_of_scope" && i.strong.is_empty() && i.weak.is_empty() {
+                self.err(file, &entry, "has no patterns (`strong` or `weak`)");
+            }
+            self.check_texts(file, &format!("{entry} label"), &i.label);
+            let n = self.intents.len();
+            for (list, owner) in [(&i.strong, Owner::Strong(n)), (&i.weak, Owner::Weak(n)), (&i.veto, Owner::Veto(n))] {
+                for p in list {
+                    self.pats.push((p.clone(), owner, file.into(), entry.clone()));
+                }
+            }
+            self.intents.push(Intent {
+                id: i.id,
+                entry: i.entry,
+                label: i.label,
+                examples: i.examples,
+                negatives: i.negatives,
+                deflect: i.deflect,
+            });
+        }
+        for s in doc.signal {
+            let entry = format!("signal `{}`", s.name);
+            let explain = Texts { zh: s.zh, en: s.en };
+            self.check_texts(file, &entry, &explain);
+            let n = self.signals.len();
+            for p in s.patterns {
+                self.pats.push((p, Owner::Signal(n), file.into(), entry.clone()));
+            }
+            self.signals.push(SignalDef {
+                name: s.name,
+                weight: s.weight,
+                negatable: s.negatable,
+                fee: s.fee,
+                forbidden_in_replies: s.forbidden_in_replies,
+                explain,
+            });
+        }
+        for c in doc.context {
+            let entry = format!("context `{}`", c.name);
+            if !(0.0..=1.0).contains(&c.factor) {
+                self.err(file, &entry, "factor must be between 0 and 1");
+            }
+            let n = self.contexts.len();
+            for p in c.patterns {
+                self.pats.push((p, Owner::Context(n), file.into(), entry.clone()));
+            }
+            self.contexts.push(ContextDef {
+                name: c.name,
+                factor: c.factor,
+            });
+        }
+        for n in doc.node {
+            let entry = format!("node `{}`", n.id);
+            let text = Texts { zh: n.zh, en: n.en };
+            self.check_texts(file, &entry, &text);
+            if n.factual && n.sources.is_empty() {
+                self.err(file, &entry, "states facts but names no `sources` (or mark it `factual = false`)");
+            }
+            for s in &n.sources {
+                if !self.sources.contains(s) {
+                    self.err(file, &entry, format!("unknown source `{s}` (known: the `sources` list)"));
+                }
+            }
+            let mut choices = Vec::new();
+            for c in n.choices {
+                let label = Texts { zh: c.zh, en: c.en };
+                self.check_texts(file, &format!("{entry} choice → {}", c.next), &label);
+                choices.push(Choice { next: c.next, label, set: c.set });
+            }
+            let node = Node {
+                id: n.id.clone(),
+                text,
+                choices,
+                sensitive: n.sensitive,
+                sources: n.sources,
+                report_mode: n.report_mode,
+                set: n.set,
+            };
+            if self.nodes.insert(n.id, (file.into(), node)).is_some() {
+                self.err(file, &entry, "defined twice");
+            }
+        }
+    }
+
+    fn check_texts(&mut self, file: &str, entry: &str, t: &Texts) {
+        if let Some(lang) = t.missing() {
+            self.err(file, entry, format!("the {lang} text is missing"));
+        }
+    }
+
+    /// Expands `{macro}` references; an unknown name is an error.
+    fn expand(&self, pattern: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(pattern.len());
+        let mut rest = pattern;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close)
+                    if after[..close]
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_')
+                        && close > 0 =>
+                {
+                    let name = &after[..close];
+                    let body = self
+                        .macros
+                        .get(name)
+                        .ok_or_else(|| format!("unknown macro `{{{name}}}`"))?;
+                    out.push_str(body);
+                    rest = &after[close + 1..];
+                }
+                _ => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn finish(mut self, errs: &mut Vec<CatalogError>) -> Option<Catalog> {
+        const ALL: &str = "catalog";
+        let normalizer = match Normalizer::new(&self.aliases) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.err(ALL, "[aliases]", e.to_string());
+                None
+            }
+        };
+        for id in REQUIRED_INTENTS {
+            if !self.intents.iter().any(|i| i.id == *id) {
+                self.err(ALL, &format!("intent `{id}`"), "is required (DESIGN.md) but missing");
+            }
+        }
+        for id in REQUIRED_NODES {
+            if !self.nodes.contains_key(*id) {
+                self.err(ALL, &format!("node `{id}`"), "is required but missing");
+            }
+        }
+        for id in REQUIRED_NOTICES {
+            if !self.notices.contains_key(*id) {
+                self.err(ALL, &format!("notice `{id}`"), "is required but missing");
+            }
+        }
+        for id in REQUIRED_TEXTS {
+            if !self.texts.contains_key(*id) {
+                self.err(ALL, &format!("text `{id}`"), "is required but missing");
+            }
+        }
+        let mut dangling = Vec::new();
+        for (file, node) in self.nodes.values() {
+            for c in &node.choices {
+                if !self.nodes.contains_key(&c.next) {
+                    dangling.push((file.clone(), format!("node `{}`", node.id), c.next.clone()));
+                }
+            }
+        }
+        for i in &self.intents {
+            if let Some(e) = &i.entry {
+                if !self.nodes.contains_key(e) {
+                    dangling.push(("catalog".into(), format!("intent `{}`", i.id), e.clone()));
+                }
+            } else if i.id != "out_of_scope" && i.id != "share_secret" && i.id != "report_scam" {
+                dangling.push(("catalog".into(), format!("intent `{}`", i.id), "(no entry)".into()));
+            }
+        }
+        for (file, entry, next) in dangling {
+            self.err(&file, &entry, format!("leads to unknown node `{next}`"));
+        }
+        if self.scam.is_none() {
+            self.err(ALL, "[scam]", "the scam settings table is missing");
+        }
+        // Patterns: expand macros, bring to the normaliser's form, compile each and then the set.
+        let han_aliases: Vec<(String, String)> = self
+            .aliases
+            .iter()
+            .filter(|(v, _)| !v.is_ascii())
+            .cloned()
+            .collect();
+        let mut sources = Vec::new();
+        let mut owners = Vec::new();
+        let mut each = Vec::new();
+        let pats = std::mem::take(&mut self.pats);
+        for (p, owner, file, entry) in pats {
+            let expanded = match self.expand(&p) {
+                Ok(x) => fast2s::convert(&x),
+                Err(e) => {
+                    self.err(&file, &entry, format!("pattern `{p}`: {e}"));
+                    continue;
+                }
+            };
+            if let Some((v, c)) = han_aliases.iter().find(|(v, _)| expanded.contains(v.as_str())) {
+                self.err(&file, &entry, format!("pattern `{p}` contains `{v}` (perhaps through a macro), which the normaliser rewrites to `{c}`: write `{c}`"));
+                continue;
+            }
+            match Regex::new(&expanded) {
+                Ok(r) => {
+                    each.push(r);
+                    sources.push(p);
+                    owners.push(owner);
+                }
+                Err(e) => {
+                    let msg = e.to_string().replace('\n', " ");
+                    self.err(&file, &entry, format!("bad regex `{p}`: {msg}"));
+                }
+            }
+        }
+        let set = RegexSetBuilder::new(each.iter().map(|r| r.as_str()))
+            .size_limit(64 << 20)
+            .dfa_size_limit(64 << 20)
+            .build();
+        let set = match set {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.err(ALL, "patterns", e.to_string());
+                None
+            }
+        };
+        errs.append(&mut self.errs);
+        Some(Catalog {
+            normalizer: normalizer?,
+            intents: self.intents,
+            nodes: self.nodes.into_iter().map(|(k, (_, n))| (k, n)).collect(),
+            signals: self.signals,
+            contexts: self.contexts,
+            scam: self.scam?,
+            notices: self.notices,
+            texts: self.texts,
+            commands: self.commands,
+            patterns: Patterns {
+                set: set?,
+                each,
+                source: sources,
+                owner: owners,
+            },
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! Stage 5: where the conversation is. The position is a typed [`State`] stored per user; the
+//! flows themselves are data (nodes and choices in `intents/`), walked by this one mechanism.
+//!
+//! In: the current state and the (normalised) message. Out: a [`Move`] — a choice picked by number
+//! or label, a command (menu, back, restart, language), or free text for the classifier — and the
+//! state changes of entering a node.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Node};
+use crate::Lang;
+
+/// How many earlier nodes `back` can return through.
+const HISTORY: usize = 10;
+/// Bound on remembered slots, so stored state per user stays small.
+const MAX_SLOTS: usize = 16;
+
+/// One user's conversation, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    /// The language replies are written in; detected per message until the user picks one.
+    pub lang: Option<Lang>,
+    pub lang_locked: bool,
+    pub node: Option<String>,
+    /// Where each offered choice leads, in the order shown (choice `1` is the first).
+    pub offered: Vec<String>,
+    pub history: Vec<String>,
+    pub slots: BTreeMap<String, String>,
+    /// The next message is a scam sample to check and record.
+    pub awaiting_report: bool,
+    /// Unix seconds of the last turn (set by the session).
+    pub updated: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Menu,
+    Back,
+    Restart,
+    Lang(Lang),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Move {
+    /// Index into `State::offered`.
+    Choice(usize),
+    Command(Command),
+    Free,
+}
+
+fn bare(text: &str) -> &str {
+    text.trim()
+        .trim_end_matches(['.', '。', '!', '！', '?', '？', ' ', '~'])
+        .trim_start_matches('/')
+}
+
+/// What the message does to the conversation before any classification.
+pub fn interpret(catalog: &Catalog, state: &State, normalized: &str) -> Move {
+    let word = bare(normalized);
+    if let Ok(n) = word.parse::<usize>() {
+        if n >= 1 && n <= state.offered.len() {
+            return Move::Choice(n - 1);
+        }
+    }
+    if let Some(cmd) = catalog.commands.get(word) {
+        return Move::Command(match cmd.as_str() {
+            "back" => Command::Back,
+            "restart" => Command::Restart,
+            "lang_zh" => Command::Lang(Lang::Zh),
+            "lang_en" => Command::Lang(Lang::En),
+            _ => Command::Menu,
+        });
+    }
+    // A choice typed out, or sent back as a button's label.
+    if let Some(node) = state.node.as_ref().and_then(|id| catalog.nodes.get(id)) {
+        for (i, c) in node.choices.iter().enumerate() {
+            let matches = |l: &str| bare(&catalog.normalizer.normalize(l).text) == word;
+            if i < state.offered.len() && (matches(&c.label.zh) || matches(&c.label.en)) {
+                return Move::Choice(i);
+            }
+        }
+    }
+    Move::Free
+}
+
+/// The state after entering `node`, offering `offered` (the node's own choices unless given).
+pub fn enter(state: &mut State, node: &Node, offered: Option<Vec<String>>) {
+    if let Some(prev) = state.node.take() {
+        if prev != node.id {
+            state.history.push(prev);
+            if state.history.len() > HISTORY {
+                state.history.remove(0);
+            }
+        }
+    }
+    state.node = Some(node.id.clone());
+    state.offered = offered.unwrap_or_else(|| node.choices.iter().map(|c| c.next.clone()).collect());
+    state.awaiting_report = node.report_mode;
+    set_slots(state, &node.set);
+}
+
+pub fn set_slots(state: &mut State, set: &BTreeMap<String, String>) {
+    for (k, v) in set {
+        if state.slots.len() < MAX_SLOTS || state.slots.contains_key(k) {
+            state.slots.insert(k.clone(), v.clone());
+        }
+    }
+}

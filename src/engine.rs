@@ -1,0 +1,366 @@
+//! The pure engine: the whole pipeline, no I/O. Built once from a [`Catalog`], `Send + Sync`.
+//!
+//! [`Engine::analyze`] runs normalise → guard → scam → intent on a message (stateless: what
+//! `safepath classify` prints). [`Engine::respond`] takes a user's [`State`] and an [`Analysis`]
+//! and returns the next state, the [`Reply`] and whether a report is due — the session stores
+//! them. [`Engine::audit`] checks the catalog's behaviour: examples, negatives, and that no reply
+//! asks for a code, a password or a payment.
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, CatalogError, CatalogErrors, Node};
+use crate::dialogue::{self, Command, Move, State};
+use crate::guard::{self, SecretKind};
+use crate::intent::{self, IntentResult};
+use crate::normalize::detect_lang;
+use crate::reply::{ChoiceOut, Reply};
+use crate::scam::{self, Indicator, ScamResult, Verdict};
+use crate::Lang;
+
+/// Confidence below which the bot asks instead of guessing.
+pub const CLARIFY_BELOW: f32 = 0.45;
+/// Confidence at or above which a ticket may be answered without a person.
+pub const DEFLECT_AT: f32 = 0.7;
+/// Longest message accepted, in bytes; frontends refuse longer ones with a clear error.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Everything the pipeline found in one message. Holds no secret: `redacted` and `text` have
+/// them replaced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// The original message with secrets replaced: safe to store.
+    pub redacted: String,
+    /// Normalised and redacted: what the matchers read.
+    pub text: String,
+    pub lang: Option<Lang>,
+    pub secrets: Vec<SecretKind>,
+    pub intent: IntentResult,
+    pub scam: ScamResult,
+}
+
+/// What a turn produced.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub state: State,
+    pub reply: Reply,
+    /// The message should be appended to the scam-report log.
+    pub report: bool,
+}
+
+pub struct Engine {
+    catalog: Catalog,
+}
+
+impl Engine {
+    /// The engine over the catalog compiled into the binary.
+    pub fn shipped() -> Result<Engine, CatalogErrors> {
+        Engine::new(Catalog::shipped()?)
+    }
+
+    /// Refuses a catalog whose replies ask for a secret or a payment.
+    pub fn new(catalog: Catalog) -> Result<Engine, CatalogErrors> {
+        let engine = Engine { catalog };
+        let errs = engine.audit_replies();
+        if errs.is_empty() {
+            Ok(engine)
+        } else {
+            Err(CatalogErrors(errs))
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Stateless analysis with no reputation data.
+    pub fn analyze(&self, raw: &str) -> Analysis {
+        self.analyze_with(raw, |_| Vec::new())
+    }
+
+    /// Analysis where `known` tells how often earlier reports named each contact found.
+    pub fn analyze_with(
+        &self,
+        raw: &str,
+        known: impl FnOnce(&[Indicator]) -> Vec<(Indicator, u64)>,
+    ) -> Analysis {
+        let c = &self.catalog;
+        let normalized = c.normalizer.normalize(raw);
+        let lang = detect_lang(&normalized.text);
+        let guarded = guard::guard(&normalized);
+        let matched: Vec<usize> = c.patterns.set.matches(&guarded.text).into_iter().collect();
+        let mut scam = scam::detect(c, &guarded.text, &matched, &[]);
+        let contacts: Vec<Indicator> = scam
+            .indicators
+            .iter()
+            .filter(|i| i.kind.is_contact())
+            .cloned()
+            .collect();
+        if !contacts.is_empty() {
+            let known = known(&contacts);
+            if known.iter().any(|(_, n)| *n > 0) {
+                scam = scam::detect(c, &guarded.text, &matched, &known);
+            }
+        }
+        let intent = if !guarded.secrets.is_empty() {
+            IntentResult::fixed("share_secret", 0.99)
+        } else if scam.verdict == Verdict::Scam {
+            IntentResult::fixed("report_scam", scam.score.max(0.9))
+        } else {
+            intent::rank(c, &matched)
+        };
+        Analysis {
+            redacted: guarded.redacted,
+            text: guarded.text,
+            lang,
+            secrets: guarded.secrets,
+            intent,
+            scam,
+        }
+    }
+
+    /// One turn of the conversation. `forwarded`: the message was forwarded from elsewhere, so
+    /// anything suspicious in it is worth a report.
+    pub fn respond(&self, state: &State, a: &Analysis, forwarded: bool) -> Turn {
+        let c = &self.catalog;
+        let mut st = state.clone();
+        if !st.lang_locked {
+            if let Some(l) = a.lang {
+                st.lang = Some(l);
+            }
+        }
+        let mut prefix: Option<String> = None;
+        let mut report = false;
+        let mut reasons = false;
+        let mut offered: Option<Vec<(String, String)>> = None; // (next node, label) overrides
+        let lang = |st: &State| st.lang.unwrap_or(Lang::Zh);
+        let target: String = match dialogue::interpret(c, &st, &a.text) {
+            Move::Choice(i) => {
+                let next = st.offered[i].clone();
+                if let Some(choice) = st
+                    .node
+                    .as_ref()
+                    .and_then(|n| c.nodes.get(n))
+                    .and_then(|n| n.choices.iter().find(|ch| ch.next == next))
+                {
+                    dialogue::set_slots(&mut st, &choice.set);
+                }
+                next
+            }
+            Move::Command(Command::Menu) => "menu".into(),
+            Move::Command(Command::Restart) => {
+                st = State {
+                    lang: st.lang,
+                    lang_locked: st.lang_locked,
+                    ..State::default()
+                };
+                prefix = Some(c.text("restart", lang(&st)).to_owned());
+                "menu".into()
+            }
+            Move::Command(Command::Back) => match st.history.pop() {
+                Some(prev) => {
+                    st.node = None; // do not push the node we leave
+                    prev
+                }
+                None => {
+                    prefix = Some(c.text("back_empty", lang(&st)).to_owned());
+                    "menu".into()
+                }
+            },
+            Move::Command(Command::Lang(l)) => {
+                st.lang = Some(l);
+                st.lang_locked = true;
+                prefix = Some(c.text("language_set", l).to_owned());
+                st.node.clone().unwrap_or_else(|| "menu".into())
+            }
+            Move::Free if st.awaiting_report => {
+                report = true;
+                reasons = true;
+                "report_recorded".into()
+            }
+            Move::Free => {
+                let it = &a.intent;
+                if it.intent == "share_secret" || it.intent == "report_scam" && a.scam.verdict == Verdict::Scam {
+                    report = a.scam.verdict == Verdict::Scam;
+                    reasons = report;
+                    if report { "scam_detected".into() } else { self.entry(&it.intent) }
+                } else if forwarded && a.scam.verdict != Verdict::Clean {
+                    report = true;
+                    reasons = true;
+                    "scam_detected".into()
+                } else if it.intent != "out_of_scope" && it.confidence >= CLARIFY_BELOW {
+                    self.entry(&it.intent)
+                } else if let Some(top) = it.ranked.first().filter(|t| t.score > 0.0) {
+                    let _ = top;
+                    offered = Some(
+                        it.ranked
+                            .iter()
+                            .take(3)
+                            .filter_map(|cand| {
+                                let i = c.intent(&cand.intent)?;
+                                Some((i.entry.clone()?, i.label.get(lang(&st)).to_owned()))
+                            })
+                            .collect(),
+                    );
+                    "clarify".into()
+                } else {
+                    self.entry("out_of_scope")
+                }
+            }
+        };
+        let node = c.nodes.get(&target).unwrap_or_else(|| &c.nodes["menu"]);
+        let l = lang(&st);
+        dialogue::enter(
+            &mut st,
+            node,
+            offered.as_ref().map(|o| o.iter().map(|(n, _)| n.clone()).collect()),
+        );
+        let choices: Vec<ChoiceOut> = match &offered {
+            Some(o) => o
+                .iter()
+                .enumerate()
+                .map(|(i, (_, label))| ChoiceOut { id: (i + 1).to_string(), label: label.clone() })
+                .collect(),
+            None => node
+                .choices
+                .iter()
+                .enumerate()
+                .map(|(i, ch)| ChoiceOut { id: (i + 1).to_string(), label: ch.label.get(l).to_owned() })
+                .collect(),
+        };
+        let mut text = String::new();
+        if let Some(p) = prefix {
+            text.push_str(&p);
+            text.push_str("\n\n");
+        }
+        text.push_str(node.text.get(l));
+        if reasons {
+            let positive: Vec<_> = a.scam.signals.iter().filter(|s| s.weight > 0.0).collect();
+            if !positive.is_empty() {
+                text.push_str("\n\n");
+                text.push_str(c.text("reasons_header", l));
+                for s in positive {
+                    if let Some(def) = c.signals.iter().find(|d| d.name == s.name) {
+                        text.push_str("\n• ");
+                        text.push_str(def.explain.get(l));
+                    }
+                }
+            }
+        }
+        let notices = self.notices(node, a, l);
+        let intent = a.intent.intent.clone();
+        let deflectable = c.intent(&intent).is_some_and(|i| i.deflect)
+            && node.id == self.entry(&intent)
+            && a.intent.confidence >= DEFLECT_AT
+            && a.scam.verdict == Verdict::Clean
+            && a.secrets.is_empty();
+        Turn {
+            state: st,
+            reply: Reply {
+                text,
+                choices,
+                intent,
+                confidence: a.intent.confidence,
+                notices,
+                scam: a.scam.clone(),
+                node: node.id.clone(),
+                secrets: a.secrets.iter().map(|s| s.name()).collect(),
+                reported: report,
+                deflectable,
+            },
+            report,
+        }
+    }
+
+    fn entry(&self, intent: &str) -> String {
+        self.catalog
+            .intent(intent)
+            .and_then(|i| i.entry.clone())
+            .unwrap_or_else(|| "menu".into())
+    }
+
+    fn notices(&self, node: &Node, a: &Analysis, l: Lang) -> Vec<String> {
+        let c = &self.catalog;
+        let mut ids = Vec::new();
+        if !a.secrets.is_empty() {
+            ids.push("secret");
+        }
+        if a.scam.fee_mentioned {
+            ids.push("fee");
+        }
+        if node.sensitive || a.scam.verdict != Verdict::Clean || !a.secrets.is_empty() {
+            ids.push("safety");
+        }
+        if !node.sources.is_empty() {
+            ids.push("page_wins");
+        }
+        ids.into_iter().map(|id| c.notice(id, l).to_owned()).collect()
+    }
+
+    /// A reply or notice that asks the user for a code, a password or a payment is refused.
+    fn audit_replies(&self) -> Vec<CatalogError> {
+        let c = &self.catalog;
+        let forbidden: Vec<&str> = c
+            .signals
+            .iter()
+            .filter(|s| s.forbidden_in_replies)
+            .map(|s| s.name.as_str())
+            .collect();
+        let mut texts: Vec<(String, &str)> = Vec::new();
+        for n in c.nodes.values() {
+            texts.push((format!("node `{}`", n.id), &n.text.zh));
+            texts.push((format!("node `{}`", n.id), &n.text.en));
+        }
+        for (id, t) in &c.notices {
+            texts.push((format!("notice `{id}`"), &t.zh));
+            texts.push((format!("notice `{id}`"), &t.en));
+        }
+        let mut errs = Vec::new();
+        for (entry, text) in texts {
+            let n = c.normalizer.normalize(text);
+            let matched: Vec<usize> = c.patterns.set.matches(&n.text).into_iter().collect();
+            let found = scam::detect(c, &n.text, &matched, &[]);
+            // A warning ("whoever asks for your code is a scammer") may name what it warns about.
+            if found.signals.iter().any(|s| s.weight < 0.0) {
+                continue;
+            }
+            for s in found.signals.iter().filter(|s| forbidden.contains(&s.name.as_str())) {
+                errs.push(CatalogError {
+                    file: "catalog".into(),
+                    entry: entry.clone(),
+                    message: format!("the reply asks for a secret or a payment ({}: \"{}\"); the bot must never do that", s.name, s.evidence),
+                });
+            }
+        }
+        errs.sort_by(|a, b| a.entry.cmp(&b.entry));
+        errs.dedup();
+        errs
+    }
+
+    /// Behaviour checks for `safepath check`: every example classifies as its intent, no negative
+    /// does, and no reply asks for a secret.
+    pub fn audit(&self) -> Vec<CatalogError> {
+        let mut errs = self.audit_replies();
+        for i in &self.catalog.intents {
+            for ex in &i.examples {
+                let got = self.analyze(ex).intent.intent;
+                if got != i.id {
+                    errs.push(CatalogError {
+                        file: "catalog".into(),
+                        entry: format!("intent `{}`", i.id),
+                        message: format!("example \"{ex}\" is classified as `{got}`"),
+                    });
+                }
+            }
+            for neg in &i.negatives {
+                if self.analyze(neg).intent.intent == i.id {
+                    errs.push(CatalogError {
+                        file: "catalog".into(),
+                        entry: format!("intent `{}`", i.id),
+                        message: format!("negative example \"{neg}\" is classified as `{}`", i.id),
+                    });
+                }
+            }
+        }
+        errs
+    }
+}

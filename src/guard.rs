@@ -1,0 +1,195 @@
+//! Stage 2: secrets. Finds a verification code, a password or a payment password typed into a
+//! message and redacts it — in the original text (what may be stored or shown to the team) and
+//! in the normalised text (what every later stage reads), so no later stage can leak it.
+//!
+//! In: [`Normalized`]. Out: [`Guarded`] with the secret kinds (never their values).
+//!
+//! These rules live in code, not in the editable catalog, on purpose: a catalog edit must never be
+//! able to switch redaction off.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::normalize::Normalized;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    VerificationCode,
+    Password,
+    PaymentPassword,
+}
+
+impl SecretKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecretKind::VerificationCode => "verification_code",
+            SecretKind::Password => "password",
+            SecretKind::PaymentPassword => "payment_password",
+        }
+    }
+    fn placeholder(self) -> &'static str {
+        match self {
+            SecretKind::VerificationCode => "[redacted:code]",
+            SecretKind::Password => "[redacted:password]",
+            SecretKind::PaymentPassword => "[redacted:payment_password]",
+        }
+    }
+}
+
+/// A message with its secrets taken out.
+#[derive(Debug, Clone)]
+pub struct Guarded {
+    /// The original text with every secret replaced by a placeholder: safe to store.
+    pub redacted: String,
+    /// The normalised text, redacted the same way: what intent and scam stages read.
+    pub text: String,
+    pub secrets: Vec<SecretKind>,
+}
+
+// A 4–8 digit value, digits possibly spaced out ("4 8 2 9 1 3").
+const DIGITS: &str = r"\d(?:[ \-.]?\d){3,7}";
+const CODE_WORD: &str = r"(?:验证码|校验码|动态码|短信码|确认码|激活码|verification code|security code|sms code|otp|code|pin)";
+
+static PAYMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?:支付密码|付款密码|交易密码|payment password|pay password|payment pin)\s*(?:是|为|:|=|is|:)?\s*({DIGITS})"
+    ))
+    .expect("static regex")
+});
+static CODE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"{CODE_WORD}[^\d\n]{{0,14}}?({DIGITS})(?:\D|$)")).expect("static regex")
+});
+static CODE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"(?:^|\D)({DIGITS})\s*(?:是|就是|为|is)?\s*(?:我的|the|my)?\s*{CODE_WORD}"))
+        .expect("static regex")
+});
+static PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:密码|口令|password|passwd|pwd|pass)\s*(?:是|为|:|=|is|was)\s*([!-~]{4,64})")
+        .expect("static regex")
+});
+
+fn trim_value(text: &str, start: usize, end: usize) -> (usize, usize) {
+    // Trailing sentence punctuation is not part of the password.
+    let v = text[start..end].trim_end_matches([',', '.', '!', '?', ';', ')', '"', '\'']);
+    (start, start + v.len())
+}
+
+fn looks_like_password(v: &str) -> bool {
+    v.chars().any(|c| c.is_ascii_digit()) || v.chars().any(|c| c.is_ascii_punctuation())
+}
+
+/// Finds and redacts the secrets of a message.
+pub fn guard(n: &Normalized) -> Guarded {
+    let text = &n.text;
+    let mut spans: Vec<(usize, usize, SecretKind)> = Vec::new();
+    let overlaps = |spans: &[(usize, usize, SecretKind)], s: usize, e: usize| {
+        spans.iter().any(|&(a, b, _)| s < b && a < e)
+    };
+    for c in PAYMENT.captures_iter(text) {
+        let m = c.get(1).expect("group");
+        spans.push((m.start(), m.end(), SecretKind::PaymentPassword));
+    }
+    for re in [&*CODE_AFTER, &*CODE_BEFORE] {
+        for c in re.captures_iter(text) {
+            let m = c.get(1).expect("group");
+            if !overlaps(&spans, m.start(), m.end()) {
+                spans.push((m.start(), m.end(), SecretKind::VerificationCode));
+            }
+        }
+    }
+    for c in PASSWORD.captures_iter(text) {
+        let m = c.get(1).expect("group");
+        let (s, e) = trim_value(text, m.start(), m.end());
+        if e > s && looks_like_password(&text[s..e]) && !overlaps(&spans, s, e) {
+            spans.push((s, e, SecretKind::Password));
+        }
+    }
+    if spans.is_empty() {
+        return Guarded {
+            redacted: n.original.clone(),
+            text: text.clone(),
+            secrets: Vec::new(),
+        };
+    }
+    spans.sort_by_key(|s| s.0);
+    let mut kinds: Vec<SecretKind> = spans.iter().map(|s| s.2).collect();
+    kinds.sort();
+    kinds.dedup();
+    let orig: Vec<(usize, usize, SecretKind)> = spans
+        .iter()
+        .map(|&(s, e, k)| {
+            let (a, b) = n.original_span(s, e);
+            (a, b, k)
+        })
+        .collect();
+    Guarded {
+        redacted: splice(&n.original, &orig),
+        text: splice(text, &spans),
+        secrets: kinds,
+    }
+}
+
+fn splice(s: &str, spans: &[(usize, usize, SecretKind)]) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for &(a, b, k) in spans {
+        if a < last {
+            continue;
+        }
+        out.push_str(&s[last..a]);
+        out.push_str(k.placeholder());
+        last = b;
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::Normalizer;
+
+    fn g(s: &str) -> Guarded {
+        guard(&Normalizer::new(&[]).unwrap().normalize(s))
+    }
+
+    #[test]
+    fn typed_secrets_are_redacted_everywhere() {
+        let cases: &[(&str, &str, SecretKind)] = &[
+            ("验证码是 482913 你帮我看看", "482913", SecretKind::VerificationCode),
+            ("here's the code I got: 771204", "771204", SecretKind::VerificationCode),
+            ("771204 is my code", "771204", SecretKind::VerificationCode),
+            ("驗證碼：４８２９１３", "４８２９１３", SecretKind::VerificationCode),
+            ("验证码 4 8 2 9 1 3", "4 8 2 9 1 3", SecretKind::VerificationCode),
+            ("我的密码是abc12345,你帮我登录试试", "abc12345", SecretKind::Password),
+            ("my password is Sunshine2024, can you log in", "Sunshine2024", SecretKind::Password),
+            ("支付密码是 135790", "135790", SecretKind::PaymentPassword),
+        ];
+        for (msg, secret, kind) in cases {
+            let out = g(msg);
+            assert_eq!(out.secrets, vec![*kind], "{msg}");
+            assert!(!out.redacted.contains(secret), "{msg} → {}", out.redacted);
+            assert!(!out.text.contains(&secret.to_lowercase()), "{msg} → {}", out.text);
+        }
+    }
+
+    #[test]
+    fn ordinary_mentions_are_not_secrets() {
+        for msg in [
+            "验证码收到了,注册成功了",
+            "忘记密码了 也收不到短信验证码 怎么找回账号",
+            "Send us the 6-digit code we just texted",
+            "my password is wrong",
+            "一个月能申请几次解封",
+            "官方不会向您索要验证码",
+            "解封需要先交500保证金",
+        ] {
+            let out = g(msg);
+            assert!(out.secrets.is_empty(), "{msg}: {:?}", out.secrets);
+            assert_eq!(out.redacted, msg);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Stage 4: what the person wants. Scores every intent of the catalog from the patterns that
+//! fired in the one [`regex::RegexSet`] pass, and ranks them with a confidence.
+//!
+//! In: the indices of the catalog patterns that matched. Out: [`IntentResult`] — the best intent,
+//! its confidence, and the ranked candidates with the patterns that fired for each.
+//! A strong pattern counts 1, a weak one 0.4; a veto pattern silences its intent.
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Owner};
+
+const STRONG: f32 = 1.0;
+const WEAK: f32 = 0.4;
+/// Below this score nothing is claimed: the message is out of scope.
+pub const MIN_SCORE: f32 = 0.5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub intent: String,
+    pub score: f32,
+    pub patterns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IntentResult {
+    pub intent: String,
+    pub confidence: f32,
+    pub ranked: Vec<Candidate>,
+}
+
+impl IntentResult {
+    pub fn fixed(intent: &str, confidence: f32) -> IntentResult {
+        IntentResult {
+            intent: intent.into(),
+            confidence,
+            ranked: Vec::new(),
+        }
+    }
+}
+
+/// Confidence grows with the evidence for the best intent and shrinks with a close runner-up.
+pub fn confidence(top: f32, second: f32) -> f32 {
+    if top <= 0.0 {
+        return 0.0;
+    }
+    let strength = 1.0 - (-1.5 * top).exp();
+    strength * top / (top + second)
+}
+
+pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
+    let n = catalog.intents.len();
+    let mut score = vec![0.0f32; n];
+    let mut vetoed = vec![false; n];
+    let mut fired: Vec<Vec<String>> = vec![Vec::new(); n];
+    for &p in matched {
+        let (i, w) = match catalog.patterns.owner[p] {
+            Owner::Strong(i) => (i, STRONG),
+            Owner::Weak(i) => (i, WEAK),
+            Owner::Veto(i) => {
+                vetoed[i] = true;
+                continue;
+            }
+            _ => continue,
+        };
+        score[i] += w;
+        fired[i].push(catalog.patterns.source[p].clone());
+    }
+    let mut ranked: Vec<Candidate> = (0..n)
+        .filter(|&i| score[i] > 0.0 && !vetoed[i])
+        .map(|i| Candidate {
+            intent: catalog.intents[i].id.clone(),
+            score: score[i],
+            patterns: std::mem::take(&mut fired[i]),
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let top = ranked.first().map_or(0.0, |c| c.score);
+    let second = ranked.get(1).map_or(0.0, |c| c.score);
+    if top < MIN_SCORE {
+        return IntentResult {
+            intent: "out_of_scope".into(),
+            confidence: 1.0 - top,
+            ranked,
+        };
+    }
+    IntentResult {
+        intent: ranked[0].intent.clone(),
+        confidence: confidence(top, second),
+        ranked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confidence_rewards_evidence_and_penalises_a_close_second() {
+        assert!(confidence(2.0, 0.0) > confidence(1.0, 0.0));
+        assert!(confidence(1.0, 0.0) > confidence(1.0, 0.8));
+        assert_eq!(confidence(0.0, 0.0), 0.0);
+        assert!(confidence(3.0, 0.0) <= 1.0);
+    }
+}

@@ -1,0 +1,59 @@
+//! Stage 6: what the user reads. A [`Reply`] is a node rendered in the user's language, with its
+//! choices, the notices that apply (secret warning, fee warning, safety promise, "the app's own
+//! page wins") and the scam verdict with its signals.
+//!
+//! Frontends turn a `Reply` into their own format (terminal lines, Telegram keyboards, JSON); this
+//! module holds the one rendering to plain text they share.
+
+use serde::Serialize;
+
+use crate::scam::ScamResult;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChoiceOut {
+    /// What to send back to pick it (its number).
+    pub id: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reply {
+    pub text: String,
+    pub choices: Vec<ChoiceOut>,
+    pub intent: String,
+    pub confidence: f32,
+    pub notices: Vec<String>,
+    pub scam: ScamResult,
+    /// The dialogue node shown.
+    pub node: String,
+    /// Kinds of secrets found (and redacted) in the user's message.
+    pub secrets: Vec<&'static str>,
+    /// A report was (or should have been) recorded for this message.
+    pub reported: bool,
+    /// The official path in this reply fully answers a routine ticket.
+    pub deflectable: bool,
+}
+
+impl Reply {
+    /// The reply as plain text: notices, body, numbered choices.
+    pub fn to_plain(&self) -> String {
+        let mut out = String::new();
+        for n in &self.notices {
+            out.push_str("⚠ ");
+            out.push_str(n);
+            out.push('\n');
+        }
+        if !self.notices.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(self.text.trim_end());
+        out.push('\n');
+        if !self.choices.is_empty() {
+            out.push('\n');
+            for c in &self.choices {
+                out.push_str(&format!("  {}. {}\n", c.id, c.label));
+            }
+        }
+        out
+    }
+}

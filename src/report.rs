@@ -1,0 +1,124 @@
+//! The scam-report log: what a report holds, and the exports and statistics the team reads.
+//!
+//! A report never holds a raw user id (only the session's salted hash) nor a secret (the text is
+//! the guard's redacted text).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scam::{Indicator, Signal, Verdict};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Assigned by the store; unique and increasing.
+    pub id: u64,
+    /// Unix seconds.
+    pub time: u64,
+    pub channel: String,
+    /// Salted hash of the reporting user's id.
+    pub user: String,
+    /// The message, secrets redacted.
+    pub text: String,
+    pub verdict: Verdict,
+    pub score: f32,
+    pub signals: Vec<Signal>,
+    pub indicators: Vec<Indicator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The day (UTC, `YYYY-MM-DD`) of a unix time.
+pub fn day(unix: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let d = t.date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Unix seconds at the start of a `YYYY-MM-DD` day (UTC).
+pub fn parse_day(s: &str) -> Result<u64, String> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s.trim(), &fmt)
+        .map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD"))?;
+    Ok(d.midnight().assume_utc().unix_timestamp().max(0) as u64)
+}
+
+pub fn write_jsonl(reports: &[Report], out: &mut impl Write) -> std::io::Result<()> {
+    for r in reports {
+        serde_json::to_writer(&mut *out, r)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+pub fn write_csv(reports: &[Report], out: &mut impl Write) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["id", "time", "day", "channel", "user", "verdict", "score", "signals", "indicators", "text", "note"])?;
+    for r in reports {
+        let signals: Vec<&str> = r.signals.iter().filter(|s| s.weight > 0.0).map(|s| s.name.as_str()).collect();
+        let inds: Vec<String> = r.indicators.iter().map(|i| i.key()).collect();
+        w.write_record([
+            r.id.to_string(),
+            r.time.to_string(),
+            day(r.time),
+            r.channel.clone(),
+            r.user.clone(),
+            r.verdict.name().to_string(),
+            format!("{:.3}", r.score),
+            signals.join(";"),
+            inds.join(";"),
+            r.text.clone(),
+            r.note.clone().unwrap_or_default(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Counts by day, by signal, by verdict, and the most named contacts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub total: usize,
+    pub by_day: BTreeMap<String, usize>,
+    pub by_signal: BTreeMap<String, usize>,
+    pub by_verdict: BTreeMap<String, usize>,
+    pub top_indicators: Vec<(String, usize)>,
+}
+
+pub fn stats(reports: &[Report], top: usize) -> Stats {
+    let mut s = Stats {
+        total: reports.len(),
+        ..Stats::default()
+    };
+    let mut inds: BTreeMap<String, usize> = BTreeMap::new();
+    for r in reports {
+        *s.by_day.entry(day(r.time)).or_default() += 1;
+        *s.by_verdict.entry(r.verdict.name().into()).or_default() += 1;
+        for sig in r.signals.iter().filter(|x| x.weight > 0.0) {
+            *s.by_signal.entry(sig.name.clone()).or_default() += 1;
+        }
+        for i in r.indicators.iter().filter(|i| i.kind.is_contact()) {
+            *inds.entry(i.key()).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, usize)> = inds.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(top);
+    s.top_indicators = v;
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip() {
+        let t = parse_day("2026-11-22").unwrap();
+        assert_eq!(day(t), "2026-11-22");
+        assert_eq!(day(t + 86_399), "2026-11-22");
+        assert!(parse_day("22/11/2026").is_err());
+    }
+}

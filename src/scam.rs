@@ -1,0 +1,277 @@
+//! Stage 3: is this message a scam? Every verdict carries the [`Signal`]s that produced it.
+//!
+//! In: the redacted normalised text, the catalog patterns that fired, and the contacts earlier
+//! reports already named. Out: [`ScamResult`] — verdict, score, signals, and the [`Indicator`]s
+//! (phones, QQ numbers, app ids, Telegram handles, links, amounts) found in the text.
+//!
+//! Signals and their weights are catalog data (`intents/scam.toml`). A negatable signal is
+//! ignored when a negation word stands just before it in the same clause ("官方**不会**索要验证码").
+//! Contexts — the sender is warning others, or asking whether something is a scam — scale the
+//! score down. Two signals are computed here because they need code: a link that claims to be
+//! official but is not on an official domain, and a contact that earlier reports named.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Owner};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Scam,
+    Suspicious,
+    Clean,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Scam => "scam",
+            Verdict::Suspicious => "suspicious",
+            Verdict::Clean => "clean",
+        }
+    }
+}
+
+/// One reason for a verdict. A context signal has a negative weight: what it took off the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub name: String,
+    pub weight: f32,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorKind {
+    Phone,
+    Qq,
+    WechatId,
+    Telegram,
+    Url,
+    Amount,
+}
+
+impl IndicatorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            IndicatorKind::Phone => "phone",
+            IndicatorKind::Qq => "qq",
+            IndicatorKind::WechatId => "wechat_id",
+            IndicatorKind::Telegram => "telegram",
+            IndicatorKind::Url => "url",
+            IndicatorKind::Amount => "amount",
+        }
+    }
+    /// Contacts build a reputation; amounts do not.
+    pub fn is_contact(self) -> bool {
+        self != IndicatorKind::Amount
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct Indicator {
+    pub kind: IndicatorKind,
+    pub value: String,
+}
+
+impl Indicator {
+    /// The key under which the reputation of this contact is kept.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind.name(), self.value)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScamResult {
+    pub verdict: Verdict,
+    pub score: f32,
+    pub signals: Vec<Signal>,
+    #[serde(skip)]
+    pub indicators: Vec<Indicator>,
+    /// A fee or paid unblocking was mentioned (even in a question): the fee warning is due.
+    #[serde(skip)]
+    pub fee_mentioned: bool,
+}
+
+static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
+    let r = |s: &str| Regex::new(s).expect("static regex");
+    vec![
+        (IndicatorKind::Url, r(r"((?:https?://|www\.)[^\s,，。!！?？)）]+|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|cn|top|xyz|net|cc|vip|me|io|org|info|site|online|shop|app|link|icu|club)(?:/[^\s,，。]*)?)")),
+        (IndicatorKind::Phone, r(r"(?:^|\D)(1[3-9]\d{9})(?:\D|$)")),
+        (IndicatorKind::Qq, r(r"(?:qq|q号|扣扣|企鹅|\+q|加q)\s*号?\s*[:=]?\s*(\d{5,11})")),
+        (IndicatorKind::WechatId, r(r"(?:微信号?|\+v|加v|加微信|\bv)\s*[:=]\s*([a-z][a-z0-9_-]{3,19})|(?:\+v|加v|加微信)\s*([a-z][a-z0-9_-]{3,19})")),
+        (IndicatorKind::Telegram, r(r"(?:^|[^a-z0-9_.])@([a-z][a-z0-9_]{3,31})|t\.me/([a-z][a-z0-9_]{3,31})")),
+        (IndicatorKind::Amount, r(r"(\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|usdt|美元|dollars?)|[¥$]\s*\d+(?:\.\d+)?)")),
+    ]
+});
+
+/// Phones, QQ numbers, app ids, handles, links and amounts named in a (redacted) text.
+pub fn indicators(text: &str) -> Vec<Indicator> {
+    let mut out: Vec<Indicator> = Vec::new();
+    for (kind, re) in INDICATORS.iter() {
+        for c in re.captures_iter(text) {
+            if let Some(m) = c.iter().skip(1).flatten().next() {
+                let value = m.as_str().split_whitespace().collect::<String>();
+                let ind = Indicator { kind: *kind, value };
+                if !out.contains(&ind) {
+                    out.push(ind);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a negation word stands just before `start`, in the same clause.
+fn negated(text: &str, start: usize, negations: &[String]) -> bool {
+    let head = &text[..start];
+    let clause = head
+        .char_indices()
+        .rev()
+        .find(|(_, c)| matches!(c, '，' | ',' | '。' | '!' | '！' | '?' | '？' | ';' | '；' | '\n'))
+        .map_or(head, |(i, c)| &head[i + c.len_utf8()..]);
+    let window: String = {
+        let chars: Vec<char> = clause.chars().collect();
+        chars[chars.len().saturating_sub(14)..].iter().collect()
+    };
+    negations.iter().any(|n| window.contains(n.as_str()))
+}
+
+fn host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#', ':']).next().unwrap_or(rest)
+}
+
+pub fn detect(
+    catalog: &Catalog,
+    text: &str,
+    matched: &[usize],
+    known: &[(Indicator, u64)],
+) -> ScamResult {
+    let settings = &catalog.scam;
+    let mut hit: Vec<Option<String>> = vec![None; catalog.signals.len()];
+    let mut ctx: Vec<Option<String>> = vec![None; catalog.contexts.len()];
+    for &p in matched {
+        match catalog.patterns.owner[p] {
+            Owner::Signal(s) if hit[s].is_none() => {
+                let def = &catalog.signals[s];
+                hit[s] = catalog.patterns.each[p]
+                    .find_iter(text)
+                    .find(|m| {
+                        !def.negatable
+                            || !(negated(text, m.start(), &settings.negations)
+                                || settings.negations.iter().any(|n| m.as_str().contains(n.as_str())))
+                    })
+                    .map(|m| m.as_str().to_owned());
+            }
+            Owner::Context(c) if ctx[c].is_none() => {
+                ctx[c] = catalog.patterns.each[p].find(text).map(|m| m.as_str().to_owned());
+            }
+            _ => {}
+        }
+    }
+    let indicators = indicators(text);
+    let builtin = |name: &str| catalog.signals.iter().position(|s| s.name == name);
+    if let Some(s) = builtin("lookalike_link") {
+        let claims_official = settings.link_claims.iter().any(|c| text.contains(c.as_str()));
+        for ind in indicators.iter().filter(|i| i.kind == IndicatorKind::Url) {
+            let h = host(&ind.value);
+            let official = settings
+                .official_domains
+                .iter()
+                .any(|d| h == d || h.ends_with(&format!(".{d}")));
+            let looks = settings.link_claims.iter().any(|c| h.contains(c.as_str()));
+            if !official && (looks || claims_official) {
+                hit[s] = Some(ind.value.clone());
+                break;
+            }
+        }
+    }
+    if let Some(s) = builtin("known_contact") {
+        let named: Vec<String> = known
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(i, n)| format!("{} ({n}×)", i.value))
+            .collect();
+        if !named.is_empty() {
+            hit[s] = Some(named.join(", "));
+        }
+    }
+    let mut signals = Vec::new();
+    let mut raw = 0.0f32;
+    let mut fee_mentioned = false;
+    for (s, evidence) in hit.into_iter().enumerate() {
+        if let Some(evidence) = evidence {
+            let def = &catalog.signals[s];
+            raw += def.weight;
+            fee_mentioned |= def.fee;
+            signals.push(Signal {
+                name: def.name.clone(),
+                weight: def.weight,
+                evidence,
+            });
+        }
+    }
+    let mut factor = 1.0f32;
+    for (c, evidence) in ctx.into_iter().enumerate() {
+        if let Some(evidence) = evidence {
+            let def = &catalog.contexts[c];
+            if raw > 0.0 {
+                signals.push(Signal {
+                    name: def.name.clone(),
+                    weight: -(raw * factor * (1.0 - def.factor)),
+                    evidence,
+                });
+            }
+            factor *= def.factor;
+        }
+    }
+    let score = (raw * factor).min(1.0);
+    let verdict = if score >= settings.scam_at {
+        Verdict::Scam
+    } else if score >= settings.suspicious_at {
+        Verdict::Suspicious
+    } else {
+        Verdict::Clean
+    };
+    ScamResult {
+        verdict,
+        score: (score * 1000.0).round() / 1000.0,
+        signals,
+        indicators,
+        fee_mentioned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indicators_are_extracted_by_kind() {
+        let got = indicators("加v: jf8899 联系qq 12345678 电话13812345678 @unblock_fast 付200元 http://wx-safe-center.top/a");
+        let kinds: Vec<_> = got.iter().map(|i| (i.kind, i.value.as_str())).collect();
+        for want in [
+            (IndicatorKind::WechatId, "jf8899"),
+            (IndicatorKind::Qq, "12345678"),
+            (IndicatorKind::Phone, "13812345678"),
+            (IndicatorKind::Telegram, "unblock_fast"),
+            (IndicatorKind::Amount, "200元"),
+            (IndicatorKind::Url, "http://wx-safe-center.top/a"),
+        ] {
+            assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn negation_is_local_to_the_clause() {
+        let neg = vec!["不会".to_string(), "never".to_string()];
+        let t = "官方不会向您索要验证码";
+        assert!(negated(t, t.find("索要").unwrap(), &neg));
+        let t = "官方不会打电话,请把验证码发给我";
+        assert!(!negated(t, t.find("验证码").unwrap(), &neg));
+    }
+}

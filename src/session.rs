@@ -1,0 +1,223 @@
+//! The session: one turn of one user's conversation, over any [`Store`].
+//!
+//! In: a channel, a user id, a message. Out: the [`Reply`]. On the way it hashes the user id with
+//! the store's salt (the raw id is never stored), loads the user's versioned state (an old,
+//! unknown or damaged record starts a fresh conversation rather than failing; an idle one
+//! expires), runs the pure engine, durably appends a report when one is due (and only then says
+//! "recorded"), counts the contacts the report names, and saves the new state.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dialogue::State;
+use crate::engine::{Analysis, Engine, MAX_MESSAGE_BYTES};
+use crate::reply::Reply;
+use crate::report::Report;
+use crate::scam::Indicator;
+use crate::store::{Store, StoreError};
+
+/// The version of the stored state this binary writes and reads.
+pub const STATE_VERSION: u32 = 1;
+/// Default idle time after which a conversation is forgotten: 7 days.
+pub const DEFAULT_IDLE_SECS: u64 = 7 * 24 * 3600;
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the message is empty")]
+    Empty,
+    #[error("the message is too long ({0} bytes; the limit is {MAX_MESSAGE_BYTES})")]
+    TooLong(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u32,
+    state: serde_json::Value,
+}
+
+pub struct Session {
+    engine: Arc<Engine>,
+    store: Arc<dyn Store>,
+    salt: Vec<u8>,
+    idle_secs: u64,
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>, store: Arc<dyn Store>, idle_secs: u64) -> Result<Session, StoreError> {
+        let salt = store.salt()?;
+        Ok(Session { engine, store, salt, idle_secs })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The salted hash a user is stored under.
+    pub fn user_key(&self, channel: &str, user: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(&self.salt);
+        h.update(channel.as_bytes());
+        h.update([0]);
+        h.update(user.as_bytes());
+        let d = h.finalize();
+        d[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn load(&self, key: &str, now: u64) -> Result<State, StoreError> {
+        let Some(bytes) = self.store.load_state(key)? else {
+            return Ok(State::default());
+        };
+        let state = serde_json::from_slice::<Envelope>(&bytes)
+            .ok()
+            .filter(|e| e.v == STATE_VERSION)
+            .and_then(|e| serde_json::from_value::<State>(e.state).ok());
+        match state {
+            Some(s) if now.saturating_sub(s.updated) <= self.idle_secs => Ok(s),
+            Some(_) => Ok(State::default()),
+            None => {
+                tracing::warn!("a stored conversation could not be read; starting it afresh");
+                Ok(State::default())
+            }
+        }
+    }
+
+    fn save(&self, key: &str, state: &State) -> Result<(), StoreError> {
+        let env = Envelope {
+            v: STATE_VERSION,
+            state: serde_json::to_value(state).map_err(|e| StoreError::Write(e.to_string()))?,
+        };
+        let bytes = serde_json::to_vec(&env).map_err(|e| StoreError::Write(e.to_string()))?;
+        self.store.save_state(key, &bytes)
+    }
+
+    /// The analysis of a message, with the reputation of the contacts it names.
+    pub fn analyze(&self, text: &str) -> Analysis {
+        self.engine.analyze_with(text, |inds: &[Indicator]| {
+            let keys: Vec<String> = inds.iter().map(|i| i.key()).collect();
+            match self.store.reputation(&keys) {
+                Ok(reps) => inds.iter().cloned().zip(reps.into_iter().map(|r| r.count)).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reputation lookup failed");
+                    Vec::new()
+                }
+            }
+        })
+    }
+
+    pub fn check_text(text: &str) -> Result<(), SessionError> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(SessionError::TooLong(text.len()));
+        }
+        if text.trim().is_empty() {
+            return Err(SessionError::Empty);
+        }
+        Ok(())
+    }
+
+    /// One turn. `forwarded`: the message was forwarded from elsewhere.
+    pub fn turn(&self, channel: &str, user: &str, text: &str, forwarded: bool) -> Result<Reply, SessionError> {
+        Self::check_text(text)?;
+        let now = now();
+        let key = self.user_key(channel, user);
+        let state = self.load(&key, now)?;
+        let analysis = self.analyze(text);
+        let turn = self.engine.respond(&state, &analysis, forwarded);
+        let mut reply = turn.reply;
+        if turn.report {
+            let lang = turn.state.lang.unwrap_or(crate::Lang::Zh);
+            let cat = self.engine.catalog();
+            match self.record(channel, &key, &analysis, None, now) {
+                Ok(_) => reply.notices.insert(0, cat.notice("recorded", lang).to_owned()),
+                Err(e) => {
+                    tracing::error!(error = %e, "a report could not be recorded");
+                    reply.reported = false;
+                    reply.notices.insert(0, cat.notice("not_recorded", lang).to_owned());
+                }
+            }
+        }
+        let mut state = turn.state;
+        state.updated = now;
+        if let Err(e) = self.save(&key, &state) {
+            tracing::error!(error = %e, "a conversation step could not be saved");
+        }
+        tracing::info!(
+            channel,
+            intent = %reply.intent,
+            verdict = reply.scam.verdict.name(),
+            node = %reply.node,
+            secrets = reply.secrets.len(),
+            reported = reply.reported,
+            "turn"
+        );
+        Ok(reply)
+    }
+
+    /// Appends a report for an analysed message (durable before it returns). Returns its id and
+    /// whether it is new (the same user reporting the same text again is not duplicated).
+    pub fn record(
+        &self,
+        channel: &str,
+        user_key: &str,
+        a: &Analysis,
+        note: Option<String>,
+        now: u64,
+    ) -> Result<(u64, bool), StoreError> {
+        let mut h = Sha256::new();
+        h.update(user_key.as_bytes());
+        h.update([0]);
+        h.update(a.redacted.as_bytes());
+        let dedup: String = h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let report = Report {
+            id: 0,
+            time: now,
+            channel: channel.into(),
+            user: user_key.into(),
+            text: a.redacted.clone(),
+            verdict: a.scam.verdict,
+            score: a.scam.score,
+            signals: a.scam.signals.clone(),
+            indicators: a.scam.indicators.clone(),
+            note,
+        };
+        let (id, new) = self.store.append_report(&dedup, report)?;
+        if new {
+            let keys: Vec<String> = a
+                .scam
+                .indicators
+                .iter()
+                .filter(|i| i.kind.is_contact())
+                .map(|i| i.key())
+                .collect();
+            if !keys.is_empty() {
+                self.store.bump(&keys, now)?;
+            }
+        }
+        Ok((id, new))
+    }
+
+    /// Deletes everything kept about a user's conversation.
+    pub fn forget(&self, channel: &str, user: &str) -> Result<(), StoreError> {
+        self.store.delete_user(&self.user_key(channel, user))
+    }
+
+    /// Forgets conversations idle for longer than the configured time.
+    pub fn expire_idle(&self) -> Result<usize, StoreError> {
+        self.store.expire_states(now().saturating_sub(self.idle_secs))
+    }
+}

@@ -1,0 +1,270 @@
+//! Storage behind the session: conversation state per user, the scam-report log, the contact
+//! reputation counts and the salt for user-id hashes. [`Store`] is the trait every backend
+//! implements; [`SledStore`] is the embedded default on the data directory.
+//!
+//! The store sees only hashed user keys and redacted text: the session hashes and the guard
+//! redacts before anything arrives here.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::Report;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {path} is in use by another safepath process (or was just closed); stop the other process or use another --data directory")]
+    Locked { path: String },
+    #[error("{path} is not a safepath data directory ({why}); point --data at an empty or safepath directory")]
+    Foreign { path: String, why: String },
+    #[error("the store cannot write right now ({0}); check free disk space and permissions of the data directory")]
+    Write(String),
+    #[error("the store cannot read ({0}); the data directory may be damaged")]
+    Read(String),
+}
+
+/// How often earlier reports named a contact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reputation {
+    pub count: u64,
+    pub first_seen: u64,
+    pub last_seen: u64,
+}
+
+pub trait Store: Send + Sync {
+    /// A random salt made when the store was created, for hashing user ids.
+    fn salt(&self) -> Result<Vec<u8>, StoreError>;
+    fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError>;
+    /// Deletes everything kept about a user (their conversation).
+    fn delete_user(&self, user: &str) -> Result<(), StoreError>;
+    /// Appends a report durably (on disk before it returns) unless one with the same `dedup`
+    /// key exists. Returns the report's id and whether it is new.
+    fn append_report(&self, dedup: &str, report: Report) -> Result<(u64, bool), StoreError>;
+    /// Reports at or after `since` (unix seconds), oldest first, at most `limit`.
+    fn reports(&self, since: u64, limit: usize) -> Result<Vec<Report>, StoreError>;
+    /// Reputation of each contact key (zero counts for unknown ones).
+    fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError>;
+    /// Counts one more sighting of each contact key.
+    fn bump(&self, keys: &[String], now: u64) -> Result<(), StoreError>;
+    /// Deletes conversations last touched before `before`; returns how many.
+    fn expire_states(&self, before: u64) -> Result<usize, StoreError>;
+    /// Makes everything written so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+const FORMAT: &[u8] = b"safepath-store-1";
+
+/// The embedded store: sled in the data directory, a few trees.
+pub struct SledStore {
+    db: sled::Db,
+    states: sled::Tree,
+    reports: sled::Tree,
+    dedup: sled::Tree,
+    reputation: sled::Tree,
+    meta: sled::Tree,
+}
+
+fn write_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Write(e.to_string())
+}
+fn read_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Read(e.to_string())
+}
+
+/// The stored state carries the time of its last turn in its first 8 bytes (big-endian), so
+/// expiry does not need to decode it.
+fn stamp(now: u64, state: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + state.len());
+    v.extend_from_slice(&now.to_be_bytes());
+    v.extend_from_slice(state);
+    v
+}
+
+impl SledStore {
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let path = dir.display().to_string();
+        if dir.exists() && !dir.join("db").exists() && !dir.join("conf").exists() {
+            let foreign = std::fs::read_dir(dir)
+                .map_err(read_err)?
+                .filter_map(|e| e.ok())
+                .any(|e| !e.file_name().to_string_lossy().starts_with('.'));
+            if foreign {
+                return Err(StoreError::Foreign {
+                    path,
+                    why: "it holds other files".into(),
+                });
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let cfg = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 << 20)
+            .flush_every_ms(Some(500));
+        let mut tries = 0;
+        let db = loop {
+            match cfg.open() {
+                Ok(db) => break db,
+                // sled's file lock outlives a dropped Db briefly.
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Err(StoreError::Locked { path });
+                }
+                Err(e @ sled::Error::Corruption { .. }) | Err(e @ sled::Error::Unsupported(_)) => {
+                    return Err(StoreError::Foreign { path, why: e.to_string() })
+                }
+                Err(e) => return Err(write_err(e)),
+            }
+        };
+        let tree = |name: &str| db.open_tree(name).map_err(write_err);
+        let store = SledStore {
+            states: tree("states")?,
+            reports: tree("reports")?,
+            dedup: tree("report_keys")?,
+            reputation: tree("reputation")?,
+            meta: tree("meta")?,
+            db,
+        };
+        match store.meta.get("format").map_err(read_err)? {
+            Some(f) if f.as_ref() == FORMAT => {}
+            Some(f) => {
+                return Err(StoreError::Foreign {
+                    path,
+                    why: format!("its format is {:?}", String::from_utf8_lossy(&f)),
+                })
+            }
+            None => {
+                let mut salt = [0u8; 32];
+                getrandom::fill(&mut salt).map_err(write_err)?;
+                store.meta.insert("salt", &salt[..]).map_err(write_err)?;
+                store.meta.insert("format", FORMAT).map_err(write_err)?;
+                store.db.flush().map_err(write_err)?;
+            }
+        }
+        Ok(store)
+    }
+}
+
+impl Store for SledStore {
+    fn salt(&self) -> Result<Vec<u8>, StoreError> {
+        self.meta
+            .get("salt")
+            .map_err(read_err)?
+            .map(|s| s.to_vec())
+            .ok_or_else(|| StoreError::Read("the salt is missing".into()))
+    }
+
+    fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .states
+            .get(user)
+            .map_err(read_err)?
+            .filter(|v| v.len() >= 8)
+            .map(|v| v[8..].to_vec()))
+    }
+
+    fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError> {
+        let now = crate::session::now();
+        self.states.insert(user, stamp(now, state)).map_err(write_err)?;
+        Ok(())
+    }
+
+    fn delete_user(&self, user: &str) -> Result<(), StoreError> {
+        self.states.remove(user).map_err(write_err)?;
+        self.states.flush().map_err(write_err)?;
+        Ok(())
+    }
+
+    fn append_report(&self, dedup: &str, mut report: Report) -> Result<(u64, bool), StoreError> {
+        let id = self.db.generate_id().map_err(write_err)? + 1;
+        match self
+            .dedup
+            .compare_and_swap(dedup, None as Option<&[u8]>, Some(&id.to_be_bytes()[..]))
+            .map_err(write_err)?
+        {
+            Ok(()) => {}
+            Err(cas) => {
+                let existing = cas
+                    .current
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                return Ok((existing, false));
+            }
+        }
+        report.id = id;
+        let bytes = serde_json::to_vec(&report).map_err(write_err)?;
+        self.reports.insert(id.to_be_bytes(), bytes).map_err(write_err)?;
+        // Durable before anyone is told "recorded".
+        self.db.flush().map_err(write_err)?;
+        Ok((id, true))
+    }
+
+    fn reports(&self, since: u64, limit: usize) -> Result<Vec<Report>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.reports.iter() {
+            let (_, v) = kv.map_err(read_err)?;
+            match serde_json::from_slice::<Report>(&v) {
+                Ok(r) if r.time >= since => out.push(r),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable report"),
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError> {
+        keys.iter()
+            .map(|k| {
+                Ok(self
+                    .reputation
+                    .get(k)
+                    .map_err(read_err)?
+                    .and_then(|v| serde_json::from_slice(&v).ok())
+                    .unwrap_or_default())
+            })
+            .collect()
+    }
+
+    fn bump(&self, keys: &[String], now: u64) -> Result<(), StoreError> {
+        for k in keys {
+            self.reputation
+                .fetch_and_update(k, |old| {
+                    let mut r: Reputation = old
+                        .and_then(|v| serde_json::from_slice(v).ok())
+                        .unwrap_or(Reputation { count: 0, first_seen: now, last_seen: now });
+                    r.count += 1;
+                    r.last_seen = now;
+                    serde_json::to_vec(&r).ok()
+                })
+                .map_err(write_err)?;
+        }
+        self.reputation.flush().map_err(write_err)?;
+        Ok(())
+    }
+
+    fn expire_states(&self, before: u64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for kv in self.states.iter() {
+            let (k, v) = kv.map_err(read_err)?;
+            let at = v.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+            if at.is_none_or(|t| t < before) {
+                self.states.remove(k).map_err(write_err)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(write_err)?;
+        Ok(())
+    }
+}
