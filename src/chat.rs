@@ -8,7 +8,7 @@ use crate::session::{Session, SessionError};
 /// Runs the conversation until end of input. Invalid UTF-8 is replaced, not fatal.
 pub fn run(session: &Session, user: &str, input: impl BufRead, mut out: impl Write) -> std::io::Result<()> {
     let banner = session
-        .turn("terminal", user, "menu", false)
+        .turn("terminal", user, "0", false)
         .map(|r| r.to_plain())
         .unwrap_or_default();
     writeln!(out, "{banner}")?;

@@ -246,7 +246,7 @@ impl Engine {
                 }
             }
         }
-        let notices = self.notices(node, a, l);
+        let (notices, urgent) = self.notices(node, a, l);
         let intent = a.intent.intent.clone();
         let deflectable = c.intent(&intent).is_some_and(|i| i.deflect)
             && node.id == self.entry(&intent)
@@ -261,6 +261,7 @@ impl Engine {
                 intent,
                 confidence: a.intent.confidence,
                 notices,
+                urgent,
                 scam: a.scam.clone(),
                 node: node.id.clone(),
                 secrets: a.secrets.iter().map(|s| s.name()).collect(),
@@ -278,7 +279,8 @@ impl Engine {
             .unwrap_or_else(|| "menu".into())
     }
 
-    fn notices(&self, node: &Node, a: &Analysis, l: Lang) -> Vec<String> {
+    /// The notices of a reply and how many of them are urgent.
+    fn notices(&self, node: &Node, a: &Analysis, l: Lang) -> (Vec<String>, usize) {
         let c = &self.catalog;
         let mut ids = Vec::new();
         if !a.secrets.is_empty() {
@@ -287,13 +289,14 @@ impl Engine {
         if a.scam.fee_mentioned {
             ids.push("fee");
         }
+        let urgent = ids.len();
         if node.sensitive || a.scam.verdict != Verdict::Clean || !a.secrets.is_empty() {
             ids.push("safety");
         }
         if !node.sources.is_empty() {
             ids.push("page_wins");
         }
-        ids.into_iter().map(|id| c.notice(id, l).to_owned()).collect()
+        (ids.into_iter().map(|id| c.notice(id, l).to_owned()).collect(), urgent)
     }
 
     /// A reply or notice that asks the user for a code, a password or a payment is refused.

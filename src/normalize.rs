@@ -193,8 +193,9 @@ impl Normalizer {
         for m in ac.find_iter(text) {
             let (target, ascii) = &self.targets[m.pattern().as_usize()];
             if *ascii {
-                let before = m.start() > 0 && bytes[m.start() - 1].is_ascii_alphanumeric();
-                let after = m.end() < bytes.len() && bytes[m.end()].is_ascii_alphanumeric();
+                let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+                let before = m.start() > 0 && word(bytes[m.start() - 1]);
+                let after = m.end() < bytes.len() && word(bytes[m.end()]);
                 if before || after {
                     continue;
                 }
@@ -339,7 +340,7 @@ mod tests {
         let n = norm();
         assert_eq!(n.normalize("加V: jf8899").text, "加v: jf8899");
         assert_eq!(n.normalize("vx: kk0909").text, "微信: kk0909");
-        assert_eq!(n.normalize("wxyz jfk").text, "wxyz jfk");
+        assert_eq!(n.normalize("wxyz jfk fast_jf").text, "wxyz jfk fast_jf");
     }
 
     #[test]

@@ -22,7 +22,12 @@ pub struct Reply {
     pub choices: Vec<ChoiceOut>,
     pub intent: String,
     pub confidence: f32,
+    /// Warnings, most urgent first: recorded / secret / fee, then the standing safety promise and
+    /// the reminder that the app's page wins.
     pub notices: Vec<String>,
+    /// How many of `notices` are urgent (shown before the text); the rest follow it.
+    #[serde(skip)]
+    pub urgent: usize,
     pub scam: ScamResult,
     /// The dialogue node shown.
     pub node: String,
@@ -37,13 +42,12 @@ pub struct Reply {
 impl Reply {
     /// The reply as plain text: notices, body, numbered choices.
     pub fn to_plain(&self) -> String {
+        let (urgent, standing) = self.notices.split_at(self.urgent.min(self.notices.len()));
         let mut out = String::new();
-        for n in &self.notices {
-            out.push_str("⚠ ");
-            out.push_str(n);
-            out.push('\n');
+        for n in urgent {
+            out.push_str(&format!("⚠ {n}\n"));
         }
-        if !self.notices.is_empty() {
+        if !urgent.is_empty() {
             out.push('\n');
         }
         out.push_str(self.text.trim_end());
@@ -52,6 +56,12 @@ impl Reply {
             out.push('\n');
             for c in &self.choices {
                 out.push_str(&format!("  {}. {}\n", c.id, c.label));
+            }
+        }
+        if !standing.is_empty() {
+            out.push('\n');
+            for n in standing {
+                out.push_str(&format!("ⓘ {n}\n"));
             }
         }
         out

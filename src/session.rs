@@ -143,11 +143,15 @@ impl Session {
             let lang = turn.state.lang.unwrap_or(crate::Lang::Zh);
             let cat = self.engine.catalog();
             match self.record(channel, &key, &analysis, None, now) {
-                Ok(_) => reply.notices.insert(0, cat.notice("recorded", lang).to_owned()),
+                Ok(_) => {
+                    reply.notices.insert(0, cat.notice("recorded", lang).to_owned());
+                    reply.urgent += 1;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "a report could not be recorded");
                     reply.reported = false;
                     reply.notices.insert(0, cat.notice("not_recorded", lang).to_owned());
+                    reply.urgent += 1;
                 }
             }
         }

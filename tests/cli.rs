@@ -1,0 +1,113 @@
+//! The real binary: `check`, `classify`, `chat` and `reports`, as scripts use them.
+
+use assert_cmd::Command;
+
+fn safepath(data: &std::path::Path) -> Command {
+    let mut c = Command::cargo_bin("safepath").unwrap();
+    c.env_remove("SAFEPATH_INTENTS").env("SAFEPATH_DATA", data);
+    c
+}
+
+fn copy_intents(to: &std::path::Path) {
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/intents")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn check_passes_on_the_shipped_catalog() {
+    let d = tempfile::tempdir().unwrap();
+    let out = safepath(d.path()).arg("check").assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("catalog OK"));
+}
+
+#[test]
+fn check_names_file_and_entry_of_every_problem() {
+    let d = tempfile::tempdir().unwrap();
+    copy_intents(d.path());
+    let f = d.path().join("deletion.toml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let text = text.replacen("'注销|销号", "'(注销|销号", 1); // unbalanced group
+    let text = text.replacen("en = \"\"\"A grey button", "xx = \"\"\"A grey button", 1);
+    std::fs::write(&f, text).unwrap();
+    let bad = std::fs::read_to_string(d.path().join("common.toml")).unwrap()
+        + "\n[[node]]\nid = \"asks\"\nsources = [\"human-appeal-guide.zh.txt\"]\nzh = \"请把收到的验证码发给我们\"\nen = \"Please send us the code you received\"\n";
+    std::fs::write(d.path().join("common.toml"), bad).unwrap();
+    let out = safepath(d.path()).arg("--intents").arg(d.path()).arg("check").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("deletion.toml"), "{err}");
+    // The unknown field is a parse error naming the file; fix it and the regex error shows.
+    std::fs::write(&f, std::fs::read_to_string(&f).unwrap().replacen("xx = \"\"\"A grey", "en = \"\"\"A grey", 1)).unwrap();
+    let out = safepath(d.path()).arg("--intents").arg(d.path()).arg("check").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("deletion.toml: intent `account_deletion`: bad regex"), "{err}");
+    std::fs::write(&f, std::fs::read_to_string(&f).unwrap().replacen("'(注销|销号", "'注销|销号", 1)).unwrap();
+    let out = safepath(d.path()).arg("--intents").arg(d.path()).arg("check").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("node `asks`: the reply asks for a secret"), "{err}");
+}
+
+#[test]
+fn classify_streams_one_object_per_line_and_survives_bad_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let mut input = Vec::new();
+    input.extend_from_slice("{\"text\": \"怎么注销微信账号\"}\n".as_bytes());
+    input.extend_from_slice(b"my password is Sunshine2024\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"\xff\xfe broken\n");
+    input.extend_from_slice(b"{\"text\": 5}\n");
+    input.extend_from_slice("专业解封 加V: jf8899 先解后付\n".as_bytes());
+    let out = safepath(d.path()).arg("classify").write_stdin(input).assert().success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert_eq!(lines[0]["intent"], "account_deletion");
+    assert_eq!(lines[0]["lang"], "zh");
+    assert_eq!(lines[1]["intent"], "share_secret");
+    assert_eq!(lines[1]["secrets"][0], "password");
+    assert!(!stdout.contains("Sunshine2024"));
+    assert_eq!(lines[2]["line"], 4);
+    assert!(lines[3]["error"].as_str().unwrap().contains("text"));
+    assert_eq!(lines[4]["scam"]["verdict"], "scam");
+    assert!(lines[4]["scam"]["signals"].as_array().unwrap().len() >= 2);
+}
+
+#[test]
+fn chat_runs_on_a_fresh_machine_and_reports_export() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let out = safepath(&data)
+        .arg("chat")
+        .write_stdin("vx被封了七天咋解开\n1\n内部渠道解封,收费200,加急另收100,加V: fast_jf\n/quit\n")
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("人脸识别"), "{stdout}");
+    assert!(stdout.contains("已记录"), "{stdout}");
+    let out = safepath(&data).args(["reports", "export", "--format", "jsonl"]).assert().success();
+    let jsonl = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert_eq!(jsonl.lines().count(), 1);
+    let r: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(r["channel"], "terminal");
+    assert_eq!(r["verdict"], "scam");
+    let out = safepath(&data).args(["reports", "export", "--format", "csv"]).assert().success();
+    let csv = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert_eq!(csv.lines().count(), 2);
+    assert!(csv.contains("wechat_id:fast_jf"));
+    let out = safepath(&data).args(["reports", "stats"]).assert().success();
+    let stats: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(stats["total"], 1);
+    assert_eq!(stats["top_indicators"][0][0], "wechat_id:fast_jf");
+    safepath(&data).args(["reports", "export", "--since", "2999-01-01"]).assert().success().stdout("");
+    safepath(&data).args(["reports", "export", "--since", "yesterday"]).assert().failure();
+}
+
+#[test]
+fn a_foreign_data_directory_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("thesis.docx"), b"important").unwrap();
+    let out = safepath(d.path()).args(["reports", "stats"]).assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("not a safepath data directory"), "{err}");
+}

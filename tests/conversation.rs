@@ -1,0 +1,191 @@
+//! Whole conversations through the session, on a temporary sled store, in both languages.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use safepath::engine::Engine;
+use safepath::session::Session;
+use safepath::store::{SledStore, Store};
+
+fn session(dir: &Path) -> Session {
+    let engine = Arc::new(Engine::shipped().expect("shipped catalog"));
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).expect("store"));
+    Session::new(engine, store, 3600).expect("session")
+}
+
+fn all_bytes_under(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(all_bytes_under(&p));
+        } else {
+            out.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn chinese_self_unblock_flow_continues_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = session(dir.path());
+        let r = s.turn("test", "alice", "vx被封了七天咋解开", false).unwrap();
+        assert_eq!(r.intent, "self_unblock");
+        assert_eq!(r.node, "self_unblock");
+        assert!(r.text.contains("人脸识别"), "{}", r.text);
+        assert!(r.choices.len() >= 3);
+        s.store().flush().unwrap();
+    }
+    // A new process on the same data directory picks the conversation up where it was.
+    let s = session(dir.path());
+    let r = s.turn("test", "alice", "1", false).unwrap();
+    assert_eq!(r.node, "self_unblock.face");
+    assert!(r.text.contains("普通话"), "{}", r.text);
+    let r = s.turn("test", "alice", "返回", false).unwrap();
+    assert_eq!(r.node, "self_unblock");
+}
+
+#[test]
+fn english_permanent_ban_leads_to_the_appeal() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let r = s.turn("test", "bob", "my account is permanently banned, what can I do", false).unwrap();
+    assert_eq!(r.intent, "permanent_ban");
+    assert!(r.text.contains("cannot be self-unblocked"), "{}", r.text);
+    let r = s.turn("test", "bob", "1", false).unwrap();
+    assert_eq!(r.node, "appeal");
+    assert!(r.text.contains("3 to 7 working days"));
+    assert!(r.notices.iter().any(|n| n.contains("app's own page")));
+}
+
+#[test]
+fn an_unclear_message_gets_a_question_not_a_guess() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let r = s.turn("test", "carol", "解封", false).unwrap();
+    assert_eq!(r.node, "clarify");
+    assert!(!r.choices.is_empty());
+    let r = s.turn("test", "carol", "1", false).unwrap();
+    assert_ne!(r.node, "clarify");
+}
+
+#[test]
+fn helping_a_friend_asks_about_phone_confirmation_and_remembers_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let r = s.turn("test", "dan", "朋友让我帮他辅助验证解封,怎么操作", false).unwrap();
+    assert_eq!(r.node, "assist_friend");
+    assert!(r.text.contains("电话"));
+    let r = s.turn("test", "dan", "3", false).unwrap();
+    assert_eq!(r.node, "assist_friend.stranger");
+    let key = s.user_key("test", "dan");
+    let raw = s.store().load_state(&key).unwrap().unwrap();
+    assert!(contains(&raw, "\"knows_person\":\"stranger\""));
+}
+
+#[test]
+fn menu_restart_and_language_switch_work_from_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    s.turn("test", "erin", "怎么注销微信账号", false).unwrap();
+    let r = s.turn("test", "erin", "English", false).unwrap();
+    assert_eq!(r.node, "account_deletion");
+    assert!(r.text.contains("can't be undone"), "{}", r.text);
+    // Locked to English even when the user types Chinese.
+    let r = s.turn("test", "erin", "菜单", false).unwrap();
+    assert_eq!(r.node, "menu");
+    assert!(r.text.contains("I'm safepath"));
+    let r = s.turn("test", "erin", "重新开始", false).unwrap();
+    assert_eq!(r.node, "menu");
+    let r = s.turn("test", "erin", "返回", false).unwrap();
+    assert_eq!(r.node, "menu");
+}
+
+#[test]
+fn code_and_password_typed_by_user_never_reach_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = session(dir.path());
+        let r = s.turn("test", "frank", "验证码是 482913 你帮我看看", false).unwrap();
+        assert_eq!(r.intent, "share_secret");
+        assert_eq!(r.secrets, vec!["verification_code"]);
+        assert!(r.notices.iter().any(|n| n.contains("隐藏")));
+        s.turn("test", "frank", "my password is Sunshine2024, can you log in for me", false).unwrap();
+        // In report mode the text is stored: the secret inside must not be.
+        s.turn("test", "frank", "我要举报", false).unwrap();
+        let r = s
+            .turn("test", "frank", "客服让我把验证码 771204 发给他,支付密码是 135790", false)
+            .unwrap();
+        assert!(r.reported);
+        s.store().flush().unwrap();
+        let reports = s.store().reports(0, 10).unwrap();
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].text.contains("[redacted:code]"), "{}", reports[0].text);
+    }
+    let bytes = all_bytes_under(dir.path());
+    for secret in ["482913", "Sunshine2024", "sunshine2024", "771204", "135790", "frank"] {
+        assert!(!contains(&bytes, secret), "{secret} found in the data directory");
+    }
+}
+
+#[test]
+fn forwarded_unblock_ad_is_reported_explained_and_not_duplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let ad = "专业解封微信,永久号也能解,先解后付,加V: jf8899";
+    let r = s.turn("test", "gina", ad, true).unwrap();
+    assert_eq!(r.node, "scam_detected");
+    assert!(r.reported);
+    assert!(r.notices[0].contains("已记录"));
+    assert!(r.text.contains("永久封禁不能自助解除"), "reasons missing: {}", r.text);
+    s.turn("test", "gina", ad, true).unwrap();
+    let reports = s.store().reports(0, 100).unwrap();
+    assert_eq!(reports.len(), 1, "the same report twice is stored once");
+    assert_eq!(reports[0].channel, "test");
+    assert_ne!(reports[0].user, "gina");
+    // The contact it named now weighs on a new message that carries it.
+    let a = s.analyze("有需要的加V: jf8899");
+    assert!(a.scam.signals.iter().any(|x| x.name == "known_contact"), "{:?}", a.scam.signals);
+}
+
+#[test]
+fn an_unreadable_or_old_state_record_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let key = s.user_key("test", "hank");
+    s.store().save_state(&key, b"\xff\x00 not json").unwrap();
+    let r = s.turn("test", "hank", "你好", false).unwrap();
+    assert_eq!(r.intent, "greeting");
+    s.store().save_state(&key, br#"{"v":99,"state":{"node":"x"}}"#).unwrap();
+    let r = s.turn("test", "hank", "1", false).unwrap();
+    assert_ne!(r.node, "x");
+}
+
+#[test]
+fn idle_conversations_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let key = s.user_key("test", "ivy");
+    // A conversation last touched long ago, sitting on the menu.
+    s.store()
+        .save_state(&key, br#"{"v":1,"state":{"node":"menu","offered":["self_unblock"],"updated":1}}"#)
+        .unwrap();
+    let r = s.turn("test", "ivy", "1", false).unwrap();
+    assert_ne!(r.node, "self_unblock", "an expired conversation must not continue");
+    assert_eq!(s.store().expire_states(u64::MAX).unwrap(), 1);
+}
+
+#[test]
+fn empty_and_oversized_messages_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    assert!(s.turn("test", "jo", "   ", false).unwrap_err().to_string().contains("empty"));
+    let big = "解".repeat(100_000);
+    assert!(s.turn("test", "jo", &big, false).unwrap_err().to_string().contains("too long"));
+}

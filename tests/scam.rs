@@ -1,0 +1,86 @@
+//! The detector, table-driven: each signal, each evasion trick, and the hard negatives.
+
+use safepath::engine::Engine;
+use safepath::scam::Verdict;
+
+fn engine() -> Engine {
+    Engine::shipped().expect("shipped catalog")
+}
+
+#[test]
+fn each_signal_fires_on_its_kind_of_message() {
+    let e = engine();
+    let cases = [
+        ("微信解封业务,秒解", "paid_unblock_offer"),
+        ("永久号也可以解", "overpromise"),
+        ("解封需要先交500保证金", "fee_demand"),
+        ("300块就能帮你解封", "unblock_fee"),
+        ("不成功不收费", "pay_after_success"),
+        ("有需要加V: abc123", "contact_diversion"),
+        ("请把收到的验证码发给我进行核实", "secret_request"),
+        ("我是微信官方客服", "impersonation"),
+        ("帮我辅助验证一下,完成后给你发50元红包", "assist_for_reward"),
+        ("24小时内不处理将被冻结", "urgency_threat"),
+        ("请下载会议软件开启屏幕共享", "remote_control"),
+        ("请点击 http://wx-safe-center.top 认证", "lookalike_link"),
+    ];
+    for (msg, signal) in cases {
+        let a = e.analyze(msg);
+        assert!(a.scam.signals.iter().any(|s| s.name == signal), "{msg}: {:?}", a.scam.signals);
+    }
+}
+
+#[test]
+fn evasion_tricks_still_reach_the_detector() {
+    let e = engine();
+    for msg in [
+        "解 封 找 我,包 过,➕V❤: abc_123",
+        "解-封找我 包.过 +V:abc_123",
+        "jie封 永久也可以 价格美丽 vx: kk0909",
+        "jf找我,包过,加Ｖ：ａｂｃ１２３",
+        "專業解封微信,永久號也能解,加V: jf8899",
+        "解\u{200b}封找我 包\u{200d}过 加V: abc_123",
+        "薇信封号?专业团队帮你解,扫码联系",
+    ] {
+        let a = e.analyze(msg);
+        assert_eq!(a.scam.verdict, Verdict::Scam, "{msg}: {:?} → {}", a.scam.signals, a.text);
+    }
+}
+
+#[test]
+fn the_good_guys_are_not_flagged() {
+    let e = engine();
+    for msg in [
+        "微信官方不会向您索要验证码,请勿泄露",
+        "请不要通过第三方平台解封,官方解封不收取任何费用",
+        "谨防诈骗:任何声称可以内部解封的都是骗子",
+        "有人说能帮我解封要收费,这是骗子吗",
+        "我朋友让我帮他辅助验证,我打电话确认过是他本人",
+        "验证码收到了,注册成功了",
+        "我的号昨天解封了,谢谢大家",
+        "WeChat will never ask for your password or verification code",
+        "Is it a scam if someone asks for a fee to unblock my account?",
+        "群主:大家注意,最近有人冒充客服骗验证码,别上当",
+        "【招商银行】您尾号1234的卡消费200元",
+        "周末团购水果,100元三箱,需要的群里接龙",
+    ] {
+        let a = e.analyze(msg);
+        assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
+    }
+}
+
+#[test]
+fn official_links_are_not_lookalikes() {
+    let e = engine();
+    let a = e.analyze("微信安全中心 https://weixin110.qq.com/ 可以申诉");
+    assert!(!a.scam.signals.iter().any(|s| s.name == "lookalike_link"), "{:?}", a.scam.signals);
+}
+
+#[test]
+fn every_verdict_carries_its_reasons() {
+    let e = engine();
+    let a = e.analyze("内部渠道解封,收费200,加急另收100");
+    assert_eq!(a.scam.verdict, Verdict::Scam);
+    assert!(a.scam.signals.len() >= 2);
+    assert!(a.scam.signals.iter().all(|s| !s.evidence.is_empty()));
+}
