@@ -14,8 +14,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", p.display());
         let abs = fs::canonicalize(p).expect("readable intents file");
         let name = p.file_name().unwrap().to_string_lossy();
-        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", abs.display().to_string()));
+        out.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            abs.display().to_string()
+        ));
     }
     out.push_str("];\n");
-    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("shipped_catalog.rs"), out).unwrap();
+    fs::write(
+        Path::new(&env::var("OUT_DIR").unwrap()).join("shipped_catalog.rs"),
+        out,
+    )
+    .unwrap();
 }

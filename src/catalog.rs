@@ -40,7 +40,14 @@ pub const REQUIRED_INTENTS: &[&str] = &[
 
 /// Nodes and texts the engine itself refers to.
 const REQUIRED_NODES: &[&str] = &["menu", "clarify", "scam_detected", "report_recorded"];
-const REQUIRED_NOTICES: &[&str] = &["safety", "fee", "secret", "page_wins", "not_recorded", "recorded"];
+const REQUIRED_NOTICES: &[&str] = &[
+    "safety",
+    "fee",
+    "secret",
+    "page_wins",
+    "not_recorded",
+    "recorded",
+];
 const REQUIRED_TEXTS: &[&str] = &["reasons_header", "restart", "back_empty", "language_set"];
 
 /// A text in both languages.
@@ -346,9 +353,13 @@ impl Catalog {
         for entry in entries {
             let path = entry.map_err(|e| fail(e.to_string()))?.path();
             if path.extension().is_some_and(|x| x == "toml") {
-                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| fail(format!("cannot read {name}: {e}")))?;
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let bytes =
+                    std::fs::read(&path).map_err(|e| fail(format!("cannot read {name}: {e}")))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| fail(format!("{name} is not valid UTF-8")))?;
                 files.push((name, text));
@@ -393,7 +404,10 @@ impl Catalog {
     }
 
     pub fn notice(&self, id: &str, lang: Lang) -> &str {
-        self.notices.get(id).map(|t| t.get(lang)).unwrap_or_default()
+        self.notices
+            .get(id)
+            .map(|t| t.get(lang))
+            .unwrap_or_default()
     }
 
     pub fn text(&self, id: &str, lang: Lang) -> &str {
@@ -483,9 +497,14 @@ impl Builder {
             }
             self.check_texts(file, &format!("{entry} label"), &i.label);
             let n = self.intents.len();
-            for (list, owner) in [(&i.strong, Owner::Strong(n)), (&i.weak, Owner::Weak(n)), (&i.veto, Owner::Veto(n))] {
+            for (list, owner) in [
+                (&i.strong, Owner::Strong(n)),
+                (&i.weak, Owner::Weak(n)),
+                (&i.veto, Owner::Veto(n)),
+            ] {
                 for p in list {
-                    self.pats.push((p.clone(), owner, file.into(), entry.clone()));
+                    self.pats
+                        .push((p.clone(), owner, file.into(), entry.clone()));
                 }
             }
             self.intents.push(Intent {
@@ -503,7 +522,8 @@ impl Builder {
             self.check_texts(file, &entry, &explain);
             let n = self.signals.len();
             for p in s.patterns {
-                self.pats.push((p, Owner::Signal(n), file.into(), entry.clone()));
+                self.pats
+                    .push((p, Owner::Signal(n), file.into(), entry.clone()));
             }
             self.signals.push(SignalDef {
                 name: s.name,
@@ -521,7 +541,8 @@ impl Builder {
             }
             let n = self.contexts.len();
             for p in c.patterns {
-                self.pats.push((p, Owner::Context(n), file.into(), entry.clone()));
+                self.pats
+                    .push((p, Owner::Context(n), file.into(), entry.clone()));
             }
             self.contexts.push(ContextDef {
                 name: c.name,
@@ -533,18 +554,30 @@ impl Builder {
             let text = Texts { zh: n.zh, en: n.en };
             self.check_texts(file, &entry, &text);
             if n.factual && n.sources.is_empty() {
-                self.err(file, &entry, "states facts but names no `sources` (or mark it `factual = false`)");
+                self.err(
+                    file,
+                    &entry,
+                    "states facts but names no `sources` (or mark it `factual = false`)",
+                );
             }
             for s in &n.sources {
                 if !self.sources.contains(s) {
-                    self.err(file, &entry, format!("unknown source `{s}` (known: the `sources` list)"));
+                    self.err(
+                        file,
+                        &entry,
+                        format!("unknown source `{s}` (known: the `sources` list)"),
+                    );
                 }
             }
             let mut choices = Vec::new();
             for c in n.choices {
                 let label = Texts { zh: c.zh, en: c.en };
                 self.check_texts(file, &format!("{entry} choice → {}", c.next), &label);
-                choices.push(Choice { next: c.next, label, set: c.set });
+                choices.push(Choice {
+                    next: c.next,
+                    label,
+                    set: c.set,
+                });
             }
             let node = Node {
                 id: n.id.clone(),
@@ -610,7 +643,11 @@ impl Builder {
         };
         for id in REQUIRED_INTENTS {
             if !self.intents.iter().any(|i| i.id == *id) {
-                self.err(ALL, &format!("intent `{id}`"), "is required (DESIGN.md) but missing");
+                self.err(
+                    ALL,
+                    &format!("intent `{id}`"),
+                    "is required (DESIGN.md) but missing",
+                );
             }
         }
         for id in REQUIRED_NODES {
@@ -642,7 +679,11 @@ impl Builder {
                     dangling.push(("catalog".into(), format!("intent `{}`", i.id), e.clone()));
                 }
             } else if i.id != "out_of_scope" && i.id != "share_secret" && i.id != "report_scam" {
-                dangling.push(("catalog".into(), format!("intent `{}`", i.id), "(no entry)".into()));
+                dangling.push((
+                    "catalog".into(),
+                    format!("intent `{}`", i.id),
+                    "(no entry)".into(),
+                ));
             }
         }
         for (file, entry, next) in dangling {
@@ -670,7 +711,10 @@ impl Builder {
                     continue;
                 }
             };
-            if let Some((v, c)) = han_aliases.iter().find(|(v, _)| expanded.contains(v.as_str())) {
+            if let Some((v, c)) = han_aliases
+                .iter()
+                .find(|(v, _)| expanded.contains(v.as_str()))
+            {
                 self.err(&file, &entry, format!("pattern `{p}` contains `{v}` (perhaps through a macro), which the normaliser rewrites to `{c}`: write `{c}`"));
                 continue;
             }

@@ -6,7 +6,12 @@ use std::io::{BufRead, Write};
 use crate::session::{Session, SessionError};
 
 /// Runs the conversation until end of input. Invalid UTF-8 is replaced, not fatal.
-pub fn run(session: &Session, user: &str, input: impl BufRead, mut out: impl Write) -> std::io::Result<()> {
+pub fn run(
+    session: &Session,
+    user: &str,
+    input: impl BufRead,
+    mut out: impl Write,
+) -> std::io::Result<()> {
     let banner = session
         .turn("terminal", user, "0", false)
         .map(|r| r.to_plain())

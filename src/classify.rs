@@ -31,7 +31,10 @@ struct Failed {
 fn text_of(line: &[u8]) -> Result<String, String> {
     let s = std::str::from_utf8(line).map_err(|e| format!("not valid UTF-8 ({e})"))?;
     if s.len() > MAX_MESSAGE_BYTES {
-        return Err(format!("line too long ({} bytes; the limit is {MAX_MESSAGE_BYTES})", s.len()));
+        return Err(format!(
+            "line too long ({} bytes; the limit is {MAX_MESSAGE_BYTES})",
+            s.len()
+        ));
     }
     let t = s.trim_start();
     if t.starts_with('{') {
@@ -47,7 +50,11 @@ fn text_of(line: &[u8]) -> Result<String, String> {
 }
 
 /// Classifies every line of `input`. Returns (lines classified, lines with errors).
-pub fn run(engine: &Engine, input: impl BufRead, out: impl Write) -> std::io::Result<(usize, usize)> {
+pub fn run(
+    engine: &Engine,
+    input: impl BufRead,
+    out: impl Write,
+) -> std::io::Result<(usize, usize)> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     let (mut ok, mut bad) = (0, 0);
     for (n, line) in input.split(b'\n').enumerate() {
@@ -58,7 +65,11 @@ pub fn run(engine: &Engine, input: impl BufRead, out: impl Write) -> std::io::Re
         match text_of(&line) {
             Ok(text) => {
                 let a = engine.analyze(&text);
-                let top = a.intent.ranked.first().filter(|c| c.intent == a.intent.intent);
+                let top = a
+                    .intent
+                    .ranked
+                    .first()
+                    .filter(|c| c.intent == a.intent.intent);
                 serde_json::to_writer(
                     &mut out,
                     &Out {

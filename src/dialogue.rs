@@ -97,7 +97,8 @@ pub fn enter(state: &mut State, node: &Node, offered: Option<Vec<String>>) {
         }
     }
     state.node = Some(node.id.clone());
-    state.offered = offered.unwrap_or_else(|| node.choices.iter().map(|c| c.next.clone()).collect());
+    state.offered =
+        offered.unwrap_or_else(|| node.choices.iter().map(|c| c.next.clone()).collect());
     state.awaiting_report = node.report_mode;
     set_slots(state, &node.set);
 }

@@ -179,10 +179,16 @@ impl Engine {
             }
             Move::Free => {
                 let it = &a.intent;
-                if it.intent == "share_secret" || it.intent == "report_scam" && a.scam.verdict == Verdict::Scam {
+                if it.intent == "share_secret"
+                    || it.intent == "report_scam" && a.scam.verdict == Verdict::Scam
+                {
                     report = a.scam.verdict == Verdict::Scam;
                     reasons = report;
-                    if report { "scam_detected".into() } else { self.entry(&it.intent) }
+                    if report {
+                        "scam_detected".into()
+                    } else {
+                        self.entry(&it.intent)
+                    }
                 } else if forwarded && a.scam.verdict != Verdict::Clean {
                     report = true;
                     reasons = true;
@@ -212,19 +218,27 @@ impl Engine {
         dialogue::enter(
             &mut st,
             node,
-            offered.as_ref().map(|o| o.iter().map(|(n, _)| n.clone()).collect()),
+            offered
+                .as_ref()
+                .map(|o| o.iter().map(|(n, _)| n.clone()).collect()),
         );
         let choices: Vec<ChoiceOut> = match &offered {
             Some(o) => o
                 .iter()
                 .enumerate()
-                .map(|(i, (_, label))| ChoiceOut { id: (i + 1).to_string(), label: label.clone() })
+                .map(|(i, (_, label))| ChoiceOut {
+                    id: (i + 1).to_string(),
+                    label: label.clone(),
+                })
                 .collect(),
             None => node
                 .choices
                 .iter()
                 .enumerate()
-                .map(|(i, ch)| ChoiceOut { id: (i + 1).to_string(), label: ch.label.get(l).to_owned() })
+                .map(|(i, ch)| ChoiceOut {
+                    id: (i + 1).to_string(),
+                    label: ch.label.get(l).to_owned(),
+                })
                 .collect(),
         };
         let mut text = String::new();
@@ -296,7 +310,12 @@ impl Engine {
         if !node.sources.is_empty() {
             ids.push("page_wins");
         }
-        (ids.into_iter().map(|id| c.notice(id, l).to_owned()).collect(), urgent)
+        (
+            ids.into_iter()
+                .map(|id| c.notice(id, l).to_owned())
+                .collect(),
+            urgent,
+        )
     }
 
     /// A reply or notice that asks the user for a code, a password or a payment is refused.
@@ -326,7 +345,11 @@ impl Engine {
             if found.signals.iter().any(|s| s.weight < 0.0) {
                 continue;
             }
-            for s in found.signals.iter().filter(|s| forbidden.contains(&s.name.as_str())) {
+            for s in found
+                .signals
+                .iter()
+                .filter(|s| forbidden.contains(&s.name.as_str()))
+            {
                 errs.push(CatalogError {
                     file: "catalog".into(),
                     entry: entry.clone(),

@@ -63,8 +63,10 @@ static CODE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"{CODE_WORD}[^\d\n]{{0,14}}?({DIGITS})(?:\D|$)")).expect("static regex")
 });
 static CODE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?:^|\D)({DIGITS})\s*(?:是|就是|为|is)?\s*(?:我的|the|my)?\s*{CODE_WORD}"))
-        .expect("static regex")
+    Regex::new(&format!(
+        r"(?:^|\D)({DIGITS})\s*(?:是|就是|为|is)?\s*(?:我的|the|my)?\s*{CODE_WORD}"
+    ))
+    .expect("static regex")
 });
 static PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:密码|口令|password|passwd|pwd|pass)\s*(?:是|为|:|=|is|was)\s*([!-~]{4,64})")
@@ -159,20 +161,48 @@ mod tests {
     #[test]
     fn typed_secrets_are_redacted_everywhere() {
         let cases: &[(&str, &str, SecretKind)] = &[
-            ("验证码是 482913 你帮我看看", "482913", SecretKind::VerificationCode),
-            ("here's the code I got: 771204", "771204", SecretKind::VerificationCode),
+            (
+                "验证码是 482913 你帮我看看",
+                "482913",
+                SecretKind::VerificationCode,
+            ),
+            (
+                "here's the code I got: 771204",
+                "771204",
+                SecretKind::VerificationCode,
+            ),
             ("771204 is my code", "771204", SecretKind::VerificationCode),
-            ("驗證碼：４８２９１３", "４８２９１３", SecretKind::VerificationCode),
-            ("验证码 4 8 2 9 1 3", "4 8 2 9 1 3", SecretKind::VerificationCode),
-            ("我的密码是abc12345,你帮我登录试试", "abc12345", SecretKind::Password),
-            ("my password is Sunshine2024, can you log in", "Sunshine2024", SecretKind::Password),
+            (
+                "驗證碼：４８２９１３",
+                "４８２９１３",
+                SecretKind::VerificationCode,
+            ),
+            (
+                "验证码 4 8 2 9 1 3",
+                "4 8 2 9 1 3",
+                SecretKind::VerificationCode,
+            ),
+            (
+                "我的密码是abc12345,你帮我登录试试",
+                "abc12345",
+                SecretKind::Password,
+            ),
+            (
+                "my password is Sunshine2024, can you log in",
+                "Sunshine2024",
+                SecretKind::Password,
+            ),
             ("支付密码是 135790", "135790", SecretKind::PaymentPassword),
         ];
         for (msg, secret, kind) in cases {
             let out = g(msg);
             assert_eq!(out.secrets, vec![*kind], "{msg}");
             assert!(!out.redacted.contains(secret), "{msg} → {}", out.redacted);
-            assert!(!out.text.contains(&secret.to_lowercase()), "{msg} → {}", out.text);
+            assert!(
+                !out.text.contains(&secret.to_lowercase()),
+                "{msg} → {}",
+                out.text
+            );
         }
     }
 

@@ -16,10 +16,19 @@ use safepath::session::{Session, DEFAULT_IDLE_SECS};
 use safepath::store::{SledStore, Store};
 
 #[derive(Parser)]
-#[command(name = "safepath", version, about = "Anti-fraud support chatbot for restricted, banned, stolen or closing accounts")]
+#[command(
+    name = "safepath",
+    version,
+    about = "Anti-fraud support chatbot for restricted, banned, stolen or closing accounts"
+)]
 struct Cli {
     /// Data directory (conversations, reports).
-    #[arg(long, global = true, env = "SAFEPATH_DATA", default_value = "./safepath-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SAFEPATH_DATA",
+        default_value = "./safepath-data"
+    )]
     data: PathBuf,
     /// Load the intent catalog from this directory instead of the one built in.
     #[arg(long, global = true, env = "SAFEPATH_INTENTS")]
@@ -82,7 +91,8 @@ fn engine(cli: &Cli) -> Result<Engine> {
 }
 
 fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
-    let s = SledStore::open(&cli.data).with_context(|| format!("opening the data directory {}", cli.data.display()))?;
+    let s = SledStore::open(&cli.data)
+        .with_context(|| format!("opening the data directory {}", cli.data.display()))?;
     Ok(Arc::new(s))
 }
 
@@ -121,7 +131,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Classify => {
             let engine = engine(&cli)?;
-            let (_, bad) = safepath::classify::run(&engine, io::stdin().lock(), io::stdout().lock())?;
+            let (_, bad) =
+                safepath::classify::run(&engine, io::stdin().lock(), io::stdout().lock())?;
             if bad > 0 {
                 eprintln!("safepath classify: {bad} line(s) could not be read; see their \"error\" objects");
             }
@@ -135,7 +146,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 tracing::info!(expired, "forgot idle conversations");
             }
             if io::stdin().is_terminal() {
-                eprintln!("safepath chat — data in {}; type /quit to leave", cli.data.display());
+                eprintln!(
+                    "safepath chat — data in {}; type /quit to leave",
+                    cli.data.display()
+                );
             }
             safepath::chat::run(&session, user, io::stdin().lock(), io::stdout().lock())?;
             session.store().flush()?;
@@ -167,7 +181,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SAFEPATH_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SAFEPATH_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(io::stderr)
         .init();

@@ -89,8 +89,25 @@ fn class(c: char) -> Class {
         || is_emoji_or_symbol(c)
         || matches!(
             c,
-            '-' | '_' | '.' | '·' | '•' | '*' | '~' | '|' | '/' | '\\' | '^' | '`' | '\'' | '"'
-                | '丶' | '、' | '〃' | '…' | '=' | '#'
+            '-' | '_'
+                | '.'
+                | '·'
+                | '•'
+                | '*'
+                | '~'
+                | '|'
+                | '/'
+                | '\\'
+                | '^'
+                | '`'
+                | '\''
+                | '"'
+                | '丶'
+                | '、'
+                | '〃'
+                | '…'
+                | '='
+                | '#'
         )
     {
         Class::Bridge
@@ -167,7 +184,8 @@ impl Normalizer {
                 let c = fold_plus(c);
                 if c.is_alphabetic() && !c.is_ascii() && !is_han(c) {
                     let mut buf = [0u8; 4];
-                    for s in unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf))
+                    for s in
+                        unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf))
                     {
                         for l in s.to_lowercase() {
                             chars.push((l, at));

@@ -55,9 +55,26 @@ pub fn write_jsonl(reports: &[Report], out: &mut impl Write) -> std::io::Result<
 
 pub fn write_csv(reports: &[Report], out: &mut impl Write) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(["id", "time", "day", "channel", "user", "verdict", "score", "signals", "indicators", "text", "note"])?;
+    w.write_record([
+        "id",
+        "time",
+        "day",
+        "channel",
+        "user",
+        "verdict",
+        "score",
+        "signals",
+        "indicators",
+        "text",
+        "note",
+    ])?;
     for r in reports {
-        let signals: Vec<&str> = r.signals.iter().filter(|s| s.weight > 0.0).map(|s| s.name.as_str()).collect();
+        let signals: Vec<&str> = r
+            .signals
+            .iter()
+            .filter(|s| s.weight > 0.0)
+            .map(|s| s.name.as_str())
+            .collect();
         let inds: Vec<String> = r.indicators.iter().map(|i| i.key()).collect();
         w.write_record([
             r.id.to_string(),

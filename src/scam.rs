@@ -99,12 +99,31 @@ pub struct ScamResult {
 static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
     let r = |s: &str| Regex::new(s).expect("static regex");
     vec![
-        (IndicatorKind::Url, r(r"((?:https?://|www\.)[^\s,，。!！?？)）]+|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|cn|top|xyz|net|cc|vip|me|io|org|info|site|online|shop|app|link|icu|club)(?:/[^\s,，。]*)?)")),
+        (
+            IndicatorKind::Url,
+            r(
+                r"((?:https?://|www\.)[^\s,，。!！?？)）]+|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|cn|top|xyz|net|cc|vip|me|io|org|info|site|online|shop|app|link|icu|club)(?:/[^\s,，。]*)?)",
+            ),
+        ),
         (IndicatorKind::Phone, r(r"(?:^|\D)(1[3-9]\d{9})(?:\D|$)")),
-        (IndicatorKind::Qq, r(r"(?:qq|q号|扣扣|企鹅|\+q|加q)\s*号?\s*[:=]?\s*(\d{5,11})")),
-        (IndicatorKind::WechatId, r(r"(?:微信号?|\+v|加v|加微信|\bv)\s*[:=]\s*([a-z][a-z0-9_-]{3,19})|(?:\+v|加v|加微信)\s*([a-z][a-z0-9_-]{3,19})")),
-        (IndicatorKind::Telegram, r(r"(?:^|[^a-z0-9_.])@([a-z][a-z0-9_]{3,31})|t\.me/([a-z][a-z0-9_]{3,31})")),
-        (IndicatorKind::Amount, r(r"(\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|usdt|美元|dollars?)|[¥$]\s*\d+(?:\.\d+)?)")),
+        (
+            IndicatorKind::Qq,
+            r(r"(?:qq|q号|扣扣|企鹅|\+q|加q)\s*号?\s*[:=]?\s*(\d{5,11})"),
+        ),
+        (
+            IndicatorKind::WechatId,
+            r(
+                r"(?:微信号?|\+v|加v|加微信|\bv)\s*[:=]\s*([a-z][a-z0-9_-]{3,19})|(?:\+v|加v|加微信)\s*([a-z][a-z0-9_-]{3,19})",
+            ),
+        ),
+        (
+            IndicatorKind::Telegram,
+            r(r"(?:^|[^a-z0-9_.])@([a-z][a-z0-9_]{3,31})|t\.me/([a-z][a-z0-9_]{3,31})"),
+        ),
+        (
+            IndicatorKind::Amount,
+            r(r"(\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|usdt|美元|dollars?)|[¥$]\s*\d+(?:\.\d+)?)"),
+        ),
     ]
 });
 
@@ -131,7 +150,12 @@ fn negated(text: &str, start: usize, negations: &[String]) -> bool {
     let clause = head
         .char_indices()
         .rev()
-        .find(|(_, c)| matches!(c, '，' | ',' | '。' | '!' | '！' | '?' | '？' | ';' | '；' | '\n'))
+        .find(|(_, c)| {
+            matches!(
+                c,
+                '，' | ',' | '。' | '!' | '！' | '?' | '？' | ';' | '；' | '\n'
+            )
+        })
         .map_or(head, |(i, c)| &head[i + c.len_utf8()..]);
     let window: String = {
         let chars: Vec<char> = clause.chars().collect();
@@ -163,12 +187,17 @@ pub fn detect(
                     .find(|m| {
                         !def.negatable
                             || !(negated(text, m.start(), &settings.negations)
-                                || settings.negations.iter().any(|n| m.as_str().contains(n.as_str())))
+                                || settings
+                                    .negations
+                                    .iter()
+                                    .any(|n| m.as_str().contains(n.as_str())))
                     })
                     .map(|m| m.as_str().to_owned());
             }
             Owner::Context(c) if ctx[c].is_none() => {
-                ctx[c] = catalog.patterns.each[p].find(text).map(|m| m.as_str().to_owned());
+                ctx[c] = catalog.patterns.each[p]
+                    .find(text)
+                    .map(|m| m.as_str().to_owned());
             }
             _ => {}
         }
@@ -176,7 +205,10 @@ pub fn detect(
     let indicators = indicators(text);
     let builtin = |name: &str| catalog.signals.iter().position(|s| s.name == name);
     if let Some(s) = builtin("lookalike_link") {
-        let claims_official = settings.link_claims.iter().any(|c| text.contains(c.as_str()));
+        let claims_official = settings
+            .link_claims
+            .iter()
+            .any(|c| text.contains(c.as_str()));
         for ind in indicators.iter().filter(|i| i.kind == IndicatorKind::Url) {
             let h = host(&ind.value);
             let official = settings

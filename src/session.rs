@@ -55,9 +55,18 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(engine: Arc<Engine>, store: Arc<dyn Store>, idle_secs: u64) -> Result<Session, StoreError> {
+    pub fn new(
+        engine: Arc<Engine>,
+        store: Arc<dyn Store>,
+        idle_secs: u64,
+    ) -> Result<Session, StoreError> {
         let salt = store.salt()?;
-        Ok(Session { engine, store, salt, idle_secs })
+        Ok(Session {
+            engine,
+            store,
+            salt,
+            idle_secs,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -111,7 +120,11 @@ impl Session {
         self.engine.analyze_with(text, |inds: &[Indicator]| {
             let keys: Vec<String> = inds.iter().map(|i| i.key()).collect();
             match self.store.reputation(&keys) {
-                Ok(reps) => inds.iter().cloned().zip(reps.into_iter().map(|r| r.count)).collect(),
+                Ok(reps) => inds
+                    .iter()
+                    .cloned()
+                    .zip(reps.into_iter().map(|r| r.count))
+                    .collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "reputation lookup failed");
                     Vec::new()
@@ -131,7 +144,13 @@ impl Session {
     }
 
     /// One turn. `forwarded`: the message was forwarded from elsewhere.
-    pub fn turn(&self, channel: &str, user: &str, text: &str, forwarded: bool) -> Result<Reply, SessionError> {
+    pub fn turn(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        forwarded: bool,
+    ) -> Result<Reply, SessionError> {
         Self::check_text(text)?;
         let now = now();
         let key = self.user_key(channel, user);
@@ -144,13 +163,17 @@ impl Session {
             let cat = self.engine.catalog();
             match self.record(channel, &key, &analysis, None, now) {
                 Ok(_) => {
-                    reply.notices.insert(0, cat.notice("recorded", lang).to_owned());
+                    reply
+                        .notices
+                        .insert(0, cat.notice("recorded", lang).to_owned());
                     reply.urgent += 1;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "a report could not be recorded");
                     reply.reported = false;
-                    reply.notices.insert(0, cat.notice("not_recorded", lang).to_owned());
+                    reply
+                        .notices
+                        .insert(0, cat.notice("not_recorded", lang).to_owned());
                     reply.urgent += 1;
                 }
             }
@@ -186,7 +209,10 @@ impl Session {
         h.update(user_key.as_bytes());
         h.update([0]);
         h.update(a.redacted.as_bytes());
-        let dedup: String = h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let dedup: String = h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let report = Report {
             id: 0,
             time: now,
@@ -222,6 +248,7 @@ impl Session {
 
     /// Forgets conversations idle for longer than the configured time.
     pub fn expire_idle(&self) -> Result<usize, StoreError> {
-        self.store.expire_states(now().saturating_sub(self.idle_secs))
+        self.store
+            .expire_states(now().saturating_sub(self.idle_secs))
     }
 }

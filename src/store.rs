@@ -107,7 +107,9 @@ impl SledStore {
             match cfg.open() {
                 Ok(db) => break db,
                 // sled's file lock outlives a dropped Db briefly.
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 20 => {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 20 =>
+                {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -115,7 +117,10 @@ impl SledStore {
                     return Err(StoreError::Locked { path });
                 }
                 Err(e @ sled::Error::Corruption { .. }) | Err(e @ sled::Error::Unsupported(_)) => {
-                    return Err(StoreError::Foreign { path, why: e.to_string() })
+                    return Err(StoreError::Foreign {
+                        path,
+                        why: e.to_string(),
+                    })
                 }
                 Err(e) => return Err(write_err(e)),
             }
@@ -169,7 +174,9 @@ impl Store for SledStore {
 
     fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError> {
         let now = crate::session::now();
-        self.states.insert(user, stamp(now, state)).map_err(write_err)?;
+        self.states
+            .insert(user, stamp(now, state))
+            .map_err(write_err)?;
         Ok(())
     }
 
@@ -198,7 +205,9 @@ impl Store for SledStore {
         }
         report.id = id;
         let bytes = serde_json::to_vec(&report).map_err(write_err)?;
-        self.reports.insert(id.to_be_bytes(), bytes).map_err(write_err)?;
+        self.reports
+            .insert(id.to_be_bytes(), bytes)
+            .map_err(write_err)?;
         // Durable before anyone is told "recorded".
         self.db.flush().map_err(write_err)?;
         Ok((id, true))
@@ -239,7 +248,11 @@ impl Store for SledStore {
                 .fetch_and_update(k, |old| {
                     let mut r: Reputation = old
                         .and_then(|v| serde_json::from_slice(v).ok())
-                        .unwrap_or(Reputation { count: 0, first_seen: now, last_seen: now });
+                        .unwrap_or(Reputation {
+                            count: 0,
+                            first_seen: now,
+                            last_seen: now,
+                        });
                     r.count += 1;
                     r.last_seen = now;
                     serde_json::to_vec(&r).ok()
@@ -254,7 +267,10 @@ impl Store for SledStore {
         let mut n = 0;
         for kv in self.states.iter() {
             let (k, v) = kv.map_err(read_err)?;
-            let at = v.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+            let at = v
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes);
             if at.is_none_or(|t| t < before) {
                 self.states.remove(k).map_err(write_err)?;
                 n += 1;

@@ -34,18 +34,51 @@ fn check_names_file_and_entry_of_every_problem() {
     let bad = std::fs::read_to_string(d.path().join("common.toml")).unwrap()
         + "\n[[node]]\nid = \"asks\"\nsources = [\"human-appeal-guide.zh.txt\"]\nzh = \"请把收到的验证码发给我们\"\nen = \"Please send us the code you received\"\n";
     std::fs::write(d.path().join("common.toml"), bad).unwrap();
-    let out = safepath(d.path()).arg("--intents").arg(d.path()).arg("check").assert().failure();
+    let out = safepath(d.path())
+        .arg("--intents")
+        .arg(d.path())
+        .arg("check")
+        .assert()
+        .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("deletion.toml"), "{err}");
     // The unknown field is a parse error naming the file; fix it and the regex error shows.
-    std::fs::write(&f, std::fs::read_to_string(&f).unwrap().replacen("xx = \"\"\"A grey", "en = \"\"\"A grey", 1)).unwrap();
-    let out = safepath(d.path()).arg("--intents").arg(d.path()).arg("check").assert().failure();
+    std::fs::write(
+        &f,
+        std::fs::read_to_string(&f)
+            .unwrap()
+            .replacen("xx = \"\"\"A grey", "en = \"\"\"A grey", 1),
+    )
+    .unwrap();
+    let out = safepath(d.path())
+        .arg("--intents")
+        .arg(d.path())
+        .arg("check")
+        .assert()
+        .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("deletion.toml: intent `account_deletion`: bad regex"), "{err}");
-    std::fs::write(&f, std::fs::read_to_string(&f).unwrap().replacen("'(注销|销号", "'注销|销号", 1)).unwrap();
-    let out = safepath(d.path()).arg("--intents").arg(d.path()).arg("check").assert().failure();
+    assert!(
+        err.contains("deletion.toml: intent `account_deletion`: bad regex"),
+        "{err}"
+    );
+    std::fs::write(
+        &f,
+        std::fs::read_to_string(&f)
+            .unwrap()
+            .replacen("'(注销|销号", "'注销|销号", 1),
+    )
+    .unwrap();
+    let out = safepath(d.path())
+        .arg("--intents")
+        .arg(d.path())
+        .arg("check")
+        .assert()
+        .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("node `asks`: the reply asks for a secret"), "{err}");
+    assert!(
+        err.contains("node `asks`: the reply asks for a secret"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -58,9 +91,16 @@ fn classify_streams_one_object_per_line_and_survives_bad_lines() {
     input.extend_from_slice(b"\xff\xfe broken\n");
     input.extend_from_slice(b"{\"text\": 5}\n");
     input.extend_from_slice("专业解封 加V: jf8899 先解后付\n".as_bytes());
-    let out = safepath(d.path()).arg("classify").write_stdin(input).assert().success();
+    let out = safepath(d.path())
+        .arg("classify")
+        .write_stdin(input)
+        .assert()
+        .success();
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 5, "{stdout}");
     assert_eq!(lines[0]["intent"], "account_deletion");
     assert_eq!(lines[0]["lang"], "zh");
@@ -79,35 +119,56 @@ fn chat_runs_on_a_fresh_machine_and_reports_export() {
     let data = d.path().join("data");
     let out = safepath(&data)
         .arg("chat")
-        .write_stdin("vx被封了七天咋解开\n1\n内部渠道解封,收费200,加急另收100,加V: fast_jf\n/quit\n")
+        .write_stdin(
+            "vx被封了七天咋解开\n1\n内部渠道解封,收费200,加急另收100,加V: fast_jf\n/quit\n",
+        )
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(stdout.contains("人脸识别"), "{stdout}");
     assert!(stdout.contains("已记录"), "{stdout}");
-    let out = safepath(&data).args(["reports", "export", "--format", "jsonl"]).assert().success();
+    let out = safepath(&data)
+        .args(["reports", "export", "--format", "jsonl"])
+        .assert()
+        .success();
     let jsonl = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert_eq!(jsonl.lines().count(), 1);
     let r: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(r["channel"], "terminal");
     assert_eq!(r["verdict"], "scam");
-    let out = safepath(&data).args(["reports", "export", "--format", "csv"]).assert().success();
+    let out = safepath(&data)
+        .args(["reports", "export", "--format", "csv"])
+        .assert()
+        .success();
     let csv = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert_eq!(csv.lines().count(), 2);
     assert!(csv.contains("wechat_id:fast_jf"));
-    let out = safepath(&data).args(["reports", "stats"]).assert().success();
+    let out = safepath(&data)
+        .args(["reports", "stats"])
+        .assert()
+        .success();
     let stats: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(stats["total"], 1);
     assert_eq!(stats["top_indicators"][0][0], "wechat_id:fast_jf");
-    safepath(&data).args(["reports", "export", "--since", "2999-01-01"]).assert().success().stdout("");
-    safepath(&data).args(["reports", "export", "--since", "yesterday"]).assert().failure();
+    safepath(&data)
+        .args(["reports", "export", "--since", "2999-01-01"])
+        .assert()
+        .success()
+        .stdout("");
+    safepath(&data)
+        .args(["reports", "export", "--since", "yesterday"])
+        .assert()
+        .failure();
 }
 
 #[test]
 fn a_foreign_data_directory_is_refused() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("thesis.docx"), b"important").unwrap();
-    let out = safepath(d.path()).args(["reports", "stats"]).assert().failure();
+    let out = safepath(d.path())
+        .args(["reports", "stats"])
+        .assert()
+        .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("not a safepath data directory"), "{err}");
 }

@@ -35,7 +35,9 @@ fn chinese_self_unblock_flow_continues_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = session(dir.path());
-        let r = s.turn("test", "alice", "vx被封了七天咋解开", false).unwrap();
+        let r = s
+            .turn("test", "alice", "vx被封了七天咋解开", false)
+            .unwrap();
         assert_eq!(r.intent, "self_unblock");
         assert_eq!(r.node, "self_unblock");
         assert!(r.text.contains("人脸识别"), "{}", r.text);
@@ -55,7 +57,14 @@ fn chinese_self_unblock_flow_continues_after_a_restart() {
 fn english_permanent_ban_leads_to_the_appeal() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path());
-    let r = s.turn("test", "bob", "my account is permanently banned, what can I do", false).unwrap();
+    let r = s
+        .turn(
+            "test",
+            "bob",
+            "my account is permanently banned, what can I do",
+            false,
+        )
+        .unwrap();
     assert_eq!(r.intent, "permanent_ban");
     assert!(r.text.contains("cannot be self-unblocked"), "{}", r.text);
     let r = s.turn("test", "bob", "1", false).unwrap();
@@ -79,7 +88,9 @@ fn an_unclear_message_gets_a_question_not_a_guess() {
 fn helping_a_friend_asks_about_phone_confirmation_and_remembers_the_answer() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path());
-    let r = s.turn("test", "dan", "朋友让我帮他辅助验证解封,怎么操作", false).unwrap();
+    let r = s
+        .turn("test", "dan", "朋友让我帮他辅助验证解封,怎么操作", false)
+        .unwrap();
     assert_eq!(r.node, "assist_friend");
     assert!(r.text.contains("电话"));
     let r = s.turn("test", "dan", "3", false).unwrap();
@@ -112,25 +123,52 @@ fn code_and_password_typed_by_user_never_reach_disk() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = session(dir.path());
-        let r = s.turn("test", "frank", "验证码是 482913 你帮我看看", false).unwrap();
+        let r = s
+            .turn("test", "frank", "验证码是 482913 你帮我看看", false)
+            .unwrap();
         assert_eq!(r.intent, "share_secret");
         assert_eq!(r.secrets, vec!["verification_code"]);
         assert!(r.notices.iter().any(|n| n.contains("隐藏")));
-        s.turn("test", "frank", "my password is Sunshine2024, can you log in for me", false).unwrap();
+        s.turn(
+            "test",
+            "frank",
+            "my password is Sunshine2024, can you log in for me",
+            false,
+        )
+        .unwrap();
         // In report mode the text is stored: the secret inside must not be.
         s.turn("test", "frank", "我要举报", false).unwrap();
         let r = s
-            .turn("test", "frank", "客服让我把验证码 771204 发给他,支付密码是 135790", false)
+            .turn(
+                "test",
+                "frank",
+                "客服让我把验证码 771204 发给他,支付密码是 135790",
+                false,
+            )
             .unwrap();
         assert!(r.reported);
         s.store().flush().unwrap();
         let reports = s.store().reports(0, 10).unwrap();
         assert_eq!(reports.len(), 1);
-        assert!(reports[0].text.contains("[redacted:code]"), "{}", reports[0].text);
+        assert!(
+            reports[0].text.contains("[redacted:code]"),
+            "{}",
+            reports[0].text
+        );
     }
     let bytes = all_bytes_under(dir.path());
-    for secret in ["482913", "Sunshine2024", "sunshine2024", "771204", "135790", "frank"] {
-        assert!(!contains(&bytes, secret), "{secret} found in the data directory");
+    for secret in [
+        "482913",
+        "Sunshine2024",
+        "sunshine2024",
+        "771204",
+        "135790",
+        "frank",
+    ] {
+        assert!(
+            !contains(&bytes, secret),
+            "{secret} found in the data directory"
+        );
     }
 }
 
@@ -143,7 +181,11 @@ fn forwarded_unblock_ad_is_reported_explained_and_not_duplicated() {
     assert_eq!(r.node, "scam_detected");
     assert!(r.reported);
     assert!(r.notices[0].contains("已记录"));
-    assert!(r.text.contains("永久封禁不能自助解除"), "reasons missing: {}", r.text);
+    assert!(
+        r.text.contains("永久封禁不能自助解除"),
+        "reasons missing: {}",
+        r.text
+    );
     s.turn("test", "gina", ad, true).unwrap();
     let reports = s.store().reports(0, 100).unwrap();
     assert_eq!(reports.len(), 1, "the same report twice is stored once");
@@ -151,7 +193,11 @@ fn forwarded_unblock_ad_is_reported_explained_and_not_duplicated() {
     assert_ne!(reports[0].user, "gina");
     // The contact it named now weighs on a new message that carries it.
     let a = s.analyze("有需要的加V: jf8899");
-    assert!(a.scam.signals.iter().any(|x| x.name == "known_contact"), "{:?}", a.scam.signals);
+    assert!(
+        a.scam.signals.iter().any(|x| x.name == "known_contact"),
+        "{:?}",
+        a.scam.signals
+    );
 }
 
 #[test]
@@ -162,7 +208,9 @@ fn an_unreadable_or_old_state_record_starts_afresh() {
     s.store().save_state(&key, b"\xff\x00 not json").unwrap();
     let r = s.turn("test", "hank", "你好", false).unwrap();
     assert_eq!(r.intent, "greeting");
-    s.store().save_state(&key, br#"{"v":99,"state":{"node":"x"}}"#).unwrap();
+    s.store()
+        .save_state(&key, br#"{"v":99,"state":{"node":"x"}}"#)
+        .unwrap();
     let r = s.turn("test", "hank", "1", false).unwrap();
     assert_ne!(r.node, "x");
 }
@@ -174,10 +222,16 @@ fn idle_conversations_expire() {
     let key = s.user_key("test", "ivy");
     // A conversation last touched long ago, sitting on the menu.
     s.store()
-        .save_state(&key, br#"{"v":1,"state":{"node":"menu","offered":["self_unblock"],"updated":1}}"#)
+        .save_state(
+            &key,
+            br#"{"v":1,"state":{"node":"menu","offered":["self_unblock"],"updated":1}}"#,
+        )
         .unwrap();
     let r = s.turn("test", "ivy", "1", false).unwrap();
-    assert_ne!(r.node, "self_unblock", "an expired conversation must not continue");
+    assert_ne!(
+        r.node, "self_unblock",
+        "an expired conversation must not continue"
+    );
     assert_eq!(s.store().expire_states(u64::MAX).unwrap(), 1);
 }
 
@@ -185,7 +239,15 @@ fn idle_conversations_expire() {
 fn empty_and_oversized_messages_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path());
-    assert!(s.turn("test", "jo", "   ", false).unwrap_err().to_string().contains("empty"));
+    assert!(s
+        .turn("test", "jo", "   ", false)
+        .unwrap_err()
+        .to_string()
+        .contains("empty"));
     let big = "解".repeat(100_000);
-    assert!(s.turn("test", "jo", &big, false).unwrap_err().to_string().contains("too long"));
+    assert!(s
+        .turn("test", "jo", &big, false)
+        .unwrap_err()
+        .to_string()
+        .contains("too long"));
 }

@@ -26,7 +26,11 @@ fn each_signal_fires_on_its_kind_of_message() {
     ];
     for (msg, signal) in cases {
         let a = e.analyze(msg);
-        assert!(a.scam.signals.iter().any(|s| s.name == signal), "{msg}: {:?}", a.scam.signals);
+        assert!(
+            a.scam.signals.iter().any(|s| s.name == signal),
+            "{msg}: {:?}",
+            a.scam.signals
+        );
     }
 }
 
@@ -43,7 +47,13 @@ fn evasion_tricks_still_reach_the_detector() {
         "薇信封号?专业团队帮你解,扫码联系",
     ] {
         let a = e.analyze(msg);
-        assert_eq!(a.scam.verdict, Verdict::Scam, "{msg}: {:?} → {}", a.scam.signals, a.text);
+        assert_eq!(
+            a.scam.verdict,
+            Verdict::Scam,
+            "{msg}: {:?} → {}",
+            a.scam.signals,
+            a.text
+        );
     }
 }
 
@@ -73,7 +83,11 @@ fn the_good_guys_are_not_flagged() {
 fn official_links_are_not_lookalikes() {
     let e = engine();
     let a = e.analyze("微信安全中心 https://weixin110.qq.com/ 可以申诉");
-    assert!(!a.scam.signals.iter().any(|s| s.name == "lookalike_link"), "{:?}", a.scam.signals);
+    assert!(
+        !a.scam.signals.iter().any(|s| s.name == "lookalike_link"),
+        "{:?}",
+        a.scam.signals
+    );
 }
 
 #[test]
