@@ -106,7 +106,14 @@ impl Engine {
         } else if scam.verdict == Verdict::Scam {
             IntentResult::fixed("report_scam", scam.score.max(0.9))
         } else {
-            intent::rank(c, &matched)
+            let ranked = intent::rank(c, &matched);
+            // The user tells of, or asks about, an offer that would itself be judged a scam;
+            // a stranger's paid friend-verification request stays with the helping-a-friend flow.
+            if scam.retold(c.scam.scam_at) && ranked.intent != "assist_friend" {
+                IntentResult::fixed("report_scam", 0.8)
+            } else {
+                ranked
+            }
         };
         Analysis {
             redacted: guarded.redacted,

@@ -73,6 +73,11 @@ static PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+// A password given without "is"/"是" must look like one: letters and digits together.
+static PASSWORD_BARE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:密码|password|passwd|pwd)\s+([!-~]{6,64})").expect("static regex")
+});
+
 fn trim_value(text: &str, start: usize, end: usize) -> (usize, usize) {
     // Trailing sentence punctuation is not part of the password.
     let v = text[start..end].trim_end_matches([',', '.', '!', '?', ';', ')', '"', '\'']);
@@ -102,11 +107,19 @@ pub fn guard(n: &Normalized) -> Guarded {
             }
         }
     }
-    for c in PASSWORD.captures_iter(text) {
-        let m = c.get(1).expect("group");
-        let (s, e) = trim_value(text, m.start(), m.end());
-        if e > s && looks_like_password(&text[s..e]) && !overlaps(&spans, s, e) {
-            spans.push((s, e, SecretKind::Password));
+    for (re, bare) in [(&*PASSWORD, false), (&*PASSWORD_BARE, true)] {
+        for c in re.captures_iter(text) {
+            let m = c.get(1).expect("group");
+            let (s, e) = trim_value(text, m.start(), m.end());
+            let v = &text[s..e];
+            let shaped = if bare {
+                v.chars().any(|c| c.is_ascii_digit()) && v.chars().any(|c| c.is_ascii_alphabetic())
+            } else {
+                looks_like_password(v)
+            };
+            if e > s && shaped && !overlaps(&spans, s, e) {
+                spans.push((s, e, SecretKind::Password));
+            }
         }
     }
     if spans.is_empty() {
@@ -193,6 +206,7 @@ mod tests {
                 SecretKind::Password,
             ),
             ("支付密码是 135790", "135790", SecretKind::PaymentPassword),
+            ("密码 Abc@2024 你记一下", "Abc@2024", SecretKind::Password),
         ];
         for (msg, secret, kind) in cases {
             let out = g(msg);

@@ -84,6 +84,21 @@ impl Indicator {
     }
 }
 
+impl ScamResult {
+    /// The message carries signals that add up to a scam, but only because it retells or asks
+    /// about someone else's offer: a context (warning, question, reported speech) brought it down.
+    pub fn retold(&self, scam_at: f32) -> bool {
+        let raw: f32 = self
+            .signals
+            .iter()
+            .filter(|s| s.weight > 0.0)
+            .map(|s| s.weight)
+            .sum();
+        let warned = self.signals.iter().any(|s| s.name == "warning_context");
+        raw >= scam_at && !warned && self.signals.iter().any(|s| s.weight < 0.0)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ScamResult {
     pub verdict: Verdict,
