@@ -177,6 +177,8 @@ struct SignalDoc {
     #[serde(default)]
     fee: bool,
     #[serde(default)]
+    generic: bool,
+    #[serde(default)]
     forbidden_in_replies: bool,
     #[serde(default)]
     zh: String,
@@ -240,6 +242,9 @@ pub struct SignalDef {
     pub weight: f32,
     pub negatable: bool,
     pub fee: bool,
+    /// Common in ordinary ads and chat (prices, "DM me"): counts only when the message is about
+    /// accounts — some non-generic signal fired, or a zero-weight topic signal did.
+    pub generic: bool,
     pub forbidden_in_replies: bool,
     pub explain: Texts,
 }
@@ -519,7 +524,9 @@ impl Builder {
         for s in doc.signal {
             let entry = format!("signal `{}`", s.name);
             let explain = Texts { zh: s.zh, en: s.en };
-            self.check_texts(file, &entry, &explain);
+            if s.weight > 0.0 {
+                self.check_texts(file, &entry, &explain);
+            }
             let n = self.signals.len();
             for p in s.patterns {
                 self.pats
@@ -530,6 +537,7 @@ impl Builder {
                 weight: s.weight,
                 negatable: s.negatable,
                 fee: s.fee,
+                generic: s.generic,
                 forbidden_in_replies: s.forbidden_in_replies,
                 explain,
             });

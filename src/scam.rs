@@ -247,12 +247,19 @@ pub fn detect(
             hit[s] = Some(named.join(", "));
         }
     }
+    let on_topic = hit
+        .iter()
+        .zip(&catalog.signals)
+        .any(|(h, def)| h.is_some() && !def.generic);
     let mut signals = Vec::new();
     let mut raw = 0.0f32;
     let mut fee_mentioned = false;
     for (s, evidence) in hit.into_iter().enumerate() {
+        let def = &catalog.signals[s];
+        if def.weight <= 0.0 || (def.generic && !on_topic) {
+            continue;
+        }
         if let Some(evidence) = evidence {
-            let def = &catalog.signals[s];
             raw += def.weight;
             fee_mentioned |= def.fee;
             signals.push(Signal {
