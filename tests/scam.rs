@@ -16,7 +16,7 @@ fn each_signal_fires_on_its_kind_of_message() {
         ("解封需要先交500保证金", "fee_demand"),
         ("300块就能帮你解封", "unblock_fee"),
         ("不成功不收费", "pay_after_success"),
-        ("有需要加V: abc123", "contact_diversion"),
+        ("账号解封有需要加V: abc123", "contact_diversion"),
         ("请把收到的验证码发给我进行核实", "secret_request"),
         ("我是微信官方客服", "impersonation"),
         ("帮我辅助验证一下,完成后给你发50元红包", "assist_for_reward"),
@@ -77,6 +77,15 @@ fn the_good_guys_are_not_flagged() {
         let a = e.analyze(msg);
         assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
     }
+}
+
+#[test]
+fn prices_and_contacts_alone_are_ordinary_commerce() {
+    let e = engine();
+    let a = e.analyze("二手自行车出售,价格200元,有意私聊,加V: bike_2024");
+    assert!(a.scam.signals.is_empty(), "{:?}", a.scam.signals);
+    let a = e.analyze("账号解封,价格200元,有意私聊,加V: bike_2024");
+    assert_eq!(a.scam.verdict, Verdict::Scam, "{:?}", a.scam.signals);
 }
 
 #[test]
