@@ -128,7 +128,7 @@ static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
         (
             IndicatorKind::WechatId,
             r(
-                r"(?:微信号?|\+v|加v|加微信|\bv)\s*[:=]\s*([a-z][a-z0-9_-]{3,19})|(?:\+v|加v|加微信)\s*([a-z][a-z0-9_-]{3,19})",
+                r"(?:微信号?|\+v|加v|加微信|(?-u:\b)v)\s*[:=]\s*([a-z][a-z0-9_-]{3,19})|(?:\+v|加v|加微信)\s*([a-z][a-z0-9_-]{3,19})",
             ),
         ),
         (
