@@ -22,59 +22,44 @@ fn check_passes_on_the_shipped_catalog() {
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("catalog OK"));
 }
 
+/// Runs `check` on a catalog directory, expects failure, returns what it printed.
+fn check_fails(dir: &std::path::Path) -> String {
+    let out = safepath(dir)
+        .arg("--intents")
+        .arg(dir)
+        .arg("check")
+        .assert()
+        .failure();
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+fn rewrite(file: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{from} not in {}", file.display());
+    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
+}
+
 #[test]
 fn check_names_file_and_entry_of_every_problem() {
     let d = tempfile::tempdir().unwrap();
     copy_intents(d.path());
     let f = d.path().join("deletion.toml");
-    let text = std::fs::read_to_string(&f).unwrap();
-    let text = text.replacen("'注销|销号", "'(注销|销号", 1); // unbalanced group
-    let text = text.replacen("en = \"\"\"A grey button", "xx = \"\"\"A grey button", 1);
-    std::fs::write(&f, text).unwrap();
-    let bad = std::fs::read_to_string(d.path().join("common.toml")).unwrap()
-        + "\n[[node]]\nid = \"asks\"\nsources = [\"human-appeal-guide.zh.txt\"]\nzh = \"请把收到的验证码发给我们\"\nen = \"Please send us the code you received\"\n";
-    std::fs::write(d.path().join("common.toml"), bad).unwrap();
-    let out = safepath(d.path())
-        .arg("--intents")
-        .arg(d.path())
-        .arg("check")
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("deletion.toml"), "{err}");
-    // The unknown field is a parse error naming the file; fix it and the regex error shows.
-    std::fs::write(
-        &f,
-        std::fs::read_to_string(&f)
-            .unwrap()
-            .replacen("xx = \"\"\"A grey", "en = \"\"\"A grey", 1),
-    )
-    .unwrap();
-    let out = safepath(d.path())
-        .arg("--intents")
-        .arg(d.path())
-        .arg("check")
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    rewrite(&f, "'注销|销号", "'(注销|销号"); // unbalanced group
+    rewrite(&f, "en = \"\"\"A grey button", "xx = \"\"\"A grey button"); // unknown field
+    let common = d.path().join("common.toml");
+    let asks = "\n[[node]]\nid = \"asks\"\nsources = [\"human-appeal-guide.zh.txt\"]\nzh = \"请把收到的验证码发给我们\"\nen = \"Please send us the code you received\"\n";
+    std::fs::write(&common, std::fs::read_to_string(&common).unwrap() + asks).unwrap();
+
+    // A parse error names the file; fix it and the regex error shows, with file and entry.
+    assert!(check_fails(d.path()).contains("deletion.toml: TOML parse error"));
+    rewrite(&f, "xx = \"\"\"A grey", "en = \"\"\"A grey");
+    let err = check_fails(d.path());
     assert!(
         err.contains("deletion.toml: intent `account_deletion`: bad regex"),
         "{err}"
     );
-    std::fs::write(
-        &f,
-        std::fs::read_to_string(&f)
-            .unwrap()
-            .replacen("'(注销|销号", "'注销|销号", 1),
-    )
-    .unwrap();
-    let out = safepath(d.path())
-        .arg("--intents")
-        .arg(d.path())
-        .arg("check")
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    rewrite(&f, "'(注销|销号", "'注销|销号");
+    let err = check_fails(d.path());
     assert!(
         err.contains("node `asks`: the reply asks for a secret"),
         "{err}"
