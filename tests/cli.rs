@@ -64,6 +64,13 @@ fn check_names_file_and_entry_of_every_problem() {
         err.contains("node `asks`: the reply asks for a secret"),
         "{err}"
     );
+    let half = "\n[[node]]\nid = \"half\"\nfactual = false\nzh = \"只有中文\"\n";
+    std::fs::write(&common, std::fs::read_to_string(&common).unwrap() + half).unwrap();
+    let err = check_fails(d.path());
+    assert!(
+        err.contains("common.toml: node `half`: the English (en) text is missing"),
+        "{err}"
+    );
 }
 
 #[test]
