@@ -207,7 +207,11 @@ mod tests {
             ),
             ("支付密码是 135790", "135790", SecretKind::PaymentPassword),
             ("密码 Abc@2024 你记一下", "Abc@2024", SecretKind::Password),
-            ("这是我的密码 wx@88991 你帮我登一下", "wx@88991", SecretKind::Password),
+            (
+                "这是我的密码 wx@88991 你帮我登一下",
+                "wx@88991",
+                SecretKind::Password,
+            ),
         ];
         for (msg, secret, kind) in cases {
             let out = g(msg);

@@ -212,7 +212,9 @@ impl Normalizer {
             let (target, ascii) = &self.targets[m.pattern().as_usize()];
             if *ascii {
                 // Part of a longer token (an id, an address, a password): leave it alone.
-                let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'.' | b'-' | b'/');
+                let word = |b: u8| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'.' | b'-' | b'/')
+                };
                 let before = m.start() > 0 && word(bytes[m.start() - 1]);
                 let after = m.end() < bytes.len() && word(bytes[m.end()]);
                 if before || after {
