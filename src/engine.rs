@@ -202,8 +202,7 @@ impl Engine {
                     "scam_detected".into()
                 } else if it.intent != "out_of_scope" && it.confidence >= CLARIFY_BELOW {
                     self.entry(&it.intent)
-                } else if let Some(top) = it.ranked.first().filter(|t| t.score > 0.0) {
-                    let _ = top;
+                } else if it.ranked.first().is_some_and(|t| t.score > 0.0) {
                     offered = Some(
                         it.ranked
                             .iter()
