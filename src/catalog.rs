@@ -223,6 +223,9 @@ pub struct Choice {
     pub next: String,
     pub label: Texts,
     pub set: BTreeMap<String, String>,
+    /// Both labels normalised once at load, so a typed-out choice is matched without
+    /// normalising every label on every turn.
+    pub keys: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -585,6 +588,7 @@ impl Builder {
                     next: c.next,
                     label,
                     set: c.set,
+                    keys: Vec::new(),
                 });
             }
             let node = Node {
@@ -752,8 +756,17 @@ impl Builder {
             }
         };
         errs.append(&mut self.errs);
+        let normalizer = normalizer?;
+        for (_, node) in self.nodes.values_mut() {
+            for c in &mut node.choices {
+                c.keys = [&c.label.zh, &c.label.en]
+                    .iter()
+                    .map(|l| normalizer.normalize(l).text)
+                    .collect();
+            }
+        }
         Some(Catalog {
-            normalizer: normalizer?,
+            normalizer,
             intents: self.intents,
             nodes: self.nodes.into_iter().map(|(k, (_, n))| (k, n)).collect(),
             signals: self.signals,

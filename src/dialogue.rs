@@ -77,8 +77,7 @@ pub fn interpret(catalog: &Catalog, state: &State, normalized: &str) -> Move {
     // A choice typed out, or sent back as a button's label.
     if let Some(node) = state.node.as_ref().and_then(|id| catalog.nodes.get(id)) {
         for (i, c) in node.choices.iter().enumerate() {
-            let matches = |l: &str| bare(&catalog.normalizer.normalize(l).text) == word;
-            if i < state.offered.len() && (matches(&c.label.zh) || matches(&c.label.en)) {
+            if i < state.offered.len() && c.keys.iter().any(|k| bare(k) == word) {
                 return Move::Choice(i);
             }
         }

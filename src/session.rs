@@ -47,6 +47,11 @@ struct Envelope {
     state: serde_json::Value,
 }
 
+/// The first 16 bytes of a digest, in hex: the form of user keys and report dedup keys.
+fn hex16(digest: &[u8]) -> String {
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub struct Session {
     engine: Arc<Engine>,
     store: Arc<dyn Store>,
@@ -84,8 +89,7 @@ impl Session {
         h.update(channel.as_bytes());
         h.update([0]);
         h.update(user.as_bytes());
-        let d = h.finalize();
-        d[..16].iter().map(|b| format!("{b:02x}")).collect()
+        hex16(&h.finalize())
     }
 
     fn load(&self, key: &str, now: u64) -> Result<State, StoreError> {
@@ -209,10 +213,7 @@ impl Session {
         h.update(user_key.as_bytes());
         h.update([0]);
         h.update(a.redacted.as_bytes());
-        let dedup: String = h.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let dedup = hex16(&h.finalize());
         let report = Report {
             id: 0,
             time: now,

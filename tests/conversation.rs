@@ -251,3 +251,16 @@ fn empty_and_oversized_messages_are_refused_clearly() {
         .to_string()
         .contains("too long"));
 }
+
+#[test]
+fn a_choice_can_be_typed_out_instead_of_numbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    s.turn("test", "kim", "账号被短期封了 能自己解吗", false)
+        .unwrap();
+    let r = s.turn("test", "kim", "人脸识别验证", false).unwrap();
+    assert_eq!(r.node, "self_unblock.face");
+    s.turn("test", "kim", "返回", false).unwrap();
+    let r = s.turn("test", "kim", "Face verification", false).unwrap();
+    assert_eq!(r.node, "self_unblock.face");
+}
