@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use safepath::catalog::Catalog;
 use safepath::engine::Engine;
+use safepath::limit::Rate;
 use safepath::report;
 use safepath::session::{Session, DEFAULT_IDLE_SECS};
 use safepath::store::{SledStore, Store};
@@ -36,6 +37,9 @@ struct Cli {
     /// Forget conversations idle for this many seconds.
     #[arg(long, global = true, env = "SAFEPATH_IDLE_SECS", default_value_t = DEFAULT_IDLE_SECS)]
     idle_secs: u64,
+    /// Messages a user may send per minute on the bot and the API (0: no limit).
+    #[arg(long, global = true, env = "SAFEPATH_RATE_PER_MINUTE", default_value_t = Rate::USER.per_minute)]
+    rate_per_minute: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +56,12 @@ enum Command {
     Classify,
     /// Validate the intent catalog; exits non-zero listing every problem.
     Check,
+    /// The HTTP API for support desks, with /metrics and the reports page.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SAFEPATH_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// The scam-report log.
     Reports {
         #[command(subcommand)]
@@ -96,6 +106,47 @@ fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(s))
 }
 
+fn session(cli: &Cli) -> Result<Arc<Session>> {
+    let engine = Arc::new(engine(cli)?);
+    let rate = (cli.rate_per_minute > 0).then(|| Rate {
+        per_minute: cli.rate_per_minute,
+        burst: Rate::USER.burst.min(cli.rate_per_minute),
+    });
+    let session = Session::new(engine, store(cli)?, cli.idle_secs)?.with_rate(rate);
+    let expired = session.expire_idle()?;
+    if expired > 0 {
+        tracing::info!(expired, "forgot idle conversations");
+    }
+    Ok(Arc::new(session))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
 fn since(s: &Option<String>) -> Result<u64> {
     match s {
         Some(d) => report::parse_day(d).map_err(anyhow::Error::msg),
@@ -138,9 +189,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { listen } => {
+            let token = std::env::var("SAFEPATH_API_TOKEN").unwrap_or_default();
+            let session = session(&cli)?;
+            let api = Arc::new(
+                safepath::http::Api::new(session.clone(), &token).map_err(anyhow::Error::msg)?,
+            );
+            runtime()?.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen.as_str())
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                eprintln!(
+                    "safepath serve — listening on http://{}",
+                    listener.local_addr()?
+                );
+                safepath::http::serve(listener, safepath::http::router(api), shutdown_signal())
+                    .await?;
+                anyhow::Ok(())
+            })?;
+            session.store().flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Chat { user } => {
-            let engine = Arc::new(engine(&cli)?);
-            let session = Session::new(engine, store(&cli)?, cli.idle_secs)?;
+            // One person at a terminal: no flood control.
+            let session = Session::new(Arc::new(engine(&cli)?), store(&cli)?, cli.idle_secs)?;
             let expired = session.expire_idle()?;
             if expired > 0 {
                 tracing::info!(expired, "forgot idle conversations");
@@ -159,7 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = store(&cli)?;
             match command {
                 ReportsCommand::Export { format, since: s } => {
-                    let reports = store.reports(since(s)?, usize::MAX)?;
+                    let reports = store.reports(0, since(s)?, usize::MAX)?;
                     let mut out = io::stdout().lock();
                     match format {
                         Format::Jsonl => report::write_jsonl(&reports, &mut out)?,
@@ -168,7 +240,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     eprintln!("exported {} report(s)", reports.len());
                 }
                 ReportsCommand::Stats { since: s } => {
-                    let reports = store.reports(since(s)?, usize::MAX)?;
+                    let reports = store.reports(0, since(s)?, usize::MAX)?;
                     let st = report::stats(&reports, 10);
                     println!("{}", serde_json::to_string_pretty(&st)?);
                 }

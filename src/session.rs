@@ -13,11 +13,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dialogue::State;
-use crate::engine::{Analysis, Engine, MAX_MESSAGE_BYTES};
+use crate::engine::{Analysis, Engine, Turn, MAX_MESSAGE_BYTES};
+use crate::limit::Rate;
+use crate::metrics::Metrics;
 use crate::reply::Reply;
 use crate::report::Report;
 use crate::scam::Indicator;
 use crate::store::{Store, StoreError};
+use crate::Lang;
 
 /// The version of the stored state this binary writes and reads.
 pub const STATE_VERSION: u32 = 1;
@@ -37,6 +40,8 @@ pub enum SessionError {
     Empty,
     #[error("the message is too long ({0} bytes; the limit is {MAX_MESSAGE_BYTES})")]
     TooLong(usize),
+    #[error("too many messages; try again in {} s", .0.div_ceil(1000))]
+    RateLimited(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -57,7 +62,13 @@ pub struct Session {
     store: Arc<dyn Store>,
     salt: Vec<u8>,
     idle_secs: u64,
+    rate: Option<Rate>,
+    metrics: Arc<Metrics>,
 }
+
+/// Largest stored state per user; a bigger one (which bounded history and slots should never
+/// produce) is saved with its history and slots dropped.
+pub const MAX_STATE_BYTES: usize = 16 * 1024;
 
 impl Session {
     pub fn new(
@@ -71,7 +82,40 @@ impl Session {
             store,
             salt,
             idle_secs,
+            rate: None,
+            metrics: Arc::default(),
         })
+    }
+
+    /// Sets the per-user flood limit (`None`, the default: no limit).
+    pub fn with_rate(mut self, rate: Option<Rate>) -> Session {
+        self.rate = rate;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Takes a token from bucket `key` at `rate`; `Err(RateLimited)` when it is empty. A store
+    /// that cannot answer lets the message through: flood control must not silence everyone.
+    pub fn allow(&self, channel: &str, key: &str, rate: Rate) -> Result<(), SessionError> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        match self.store.take_token(key, rate, now_ms) {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => {
+                self.metrics.rate_limited(channel);
+                Err(SessionError::RateLimited(wait))
+            }
+            Err(e) => {
+                self.metrics.store_error();
+                tracing::warn!(error = %e, "rate-limit bucket unavailable");
+                Ok(())
+            }
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -111,11 +155,22 @@ impl Session {
     }
 
     fn save(&self, key: &str, state: &State) -> Result<(), StoreError> {
-        let env = Envelope {
-            v: STATE_VERSION,
-            state: serde_json::to_value(state).map_err(|e| StoreError::Write(e.to_string()))?,
+        let encode = |state: &State| {
+            let env = Envelope {
+                v: STATE_VERSION,
+                state: serde_json::to_value(state).map_err(|e| StoreError::Write(e.to_string()))?,
+            };
+            serde_json::to_vec(&env).map_err(|e| StoreError::Write(e.to_string()))
         };
-        let bytes = serde_json::to_vec(&env).map_err(|e| StoreError::Write(e.to_string()))?;
+        let mut bytes = encode(state)?;
+        if bytes.len() > MAX_STATE_BYTES {
+            let trimmed = State {
+                history: Vec::new(),
+                slots: Default::default(),
+                ..state.clone()
+            };
+            bytes = encode(&trimmed)?;
+        }
         self.store.save_state(key, &bytes)
     }
 
@@ -156,37 +211,68 @@ impl Session {
         forwarded: bool,
     ) -> Result<Reply, SessionError> {
         Self::check_text(text)?;
-        let now = now();
         let key = self.user_key(channel, user);
+        if let Some(rate) = self.rate {
+            self.allow(channel, &key, rate)?;
+        }
+        let now = now();
         let state = self.load(&key, now)?;
         let analysis = self.analyze(text);
         let turn = self.engine.respond(&state, &analysis, forwarded);
+        let (reply, mut state) = self.conclude(channel, &key, &analysis, turn, now);
+        state.updated = now;
+        if let Err(e) = self.save(&key, &state) {
+            self.metrics.store_error();
+            tracing::error!(error = %e, "a conversation step could not be saved");
+        }
+        Ok(reply)
+    }
+
+    /// A support-desk ticket: one message answered on a fresh conversation, nothing kept but a
+    /// report when the ticket is a scam. `lang` fixes the reply language.
+    pub fn ticket(&self, id: &str, text: &str, lang: Option<Lang>) -> Result<Reply, SessionError> {
+        Self::check_text(text)?;
+        let key = self.user_key("ticket", id);
+        let analysis = self.analyze(text);
+        let state = State {
+            lang,
+            lang_locked: lang.is_some(),
+            ..State::default()
+        };
+        let turn = self.engine.respond(&state, &analysis, false);
+        let (reply, _) = self.conclude("ticket", &key, &analysis, turn, now());
+        if reply.deflectable {
+            self.metrics.deflection();
+        }
+        Ok(reply)
+    }
+
+    /// Records the report a turn calls for (and says whether it was), counts and logs the turn.
+    fn conclude(
+        &self,
+        channel: &str,
+        key: &str,
+        analysis: &Analysis,
+        turn: Turn,
+        now: u64,
+    ) -> (Reply, State) {
         let mut reply = turn.reply;
         if turn.report {
-            let lang = turn.state.lang.unwrap_or(crate::Lang::Zh);
-            let cat = self.engine.catalog();
-            match self.record(channel, &key, &analysis, None, now) {
-                Ok(_) => {
-                    reply
-                        .notices
-                        .insert(0, cat.notice("recorded", lang).to_owned());
-                    reply.urgent += 1;
-                }
+            let lang = turn.state.lang.unwrap_or(Lang::Zh);
+            let notice = match self.record(channel, key, analysis, None, now) {
+                Ok(_) => "recorded",
                 Err(e) => {
                     tracing::error!(error = %e, "a report could not be recorded");
                     reply.reported = false;
-                    reply
-                        .notices
-                        .insert(0, cat.notice("not_recorded", lang).to_owned());
-                    reply.urgent += 1;
+                    "not_recorded"
                 }
-            }
+            };
+            reply
+                .notices
+                .insert(0, self.engine.catalog().notice(notice, lang).to_owned());
+            reply.urgent += 1;
         }
-        let mut state = turn.state;
-        state.updated = now;
-        if let Err(e) = self.save(&key, &state) {
-            tracing::error!(error = %e, "a conversation step could not be saved");
-        }
+        self.metrics.reply(channel, &reply);
         tracing::info!(
             channel,
             intent = %reply.intent,
@@ -196,7 +282,7 @@ impl Session {
             reported = reply.reported,
             "turn"
         );
-        Ok(reply)
+        (reply, turn.state)
     }
 
     /// Appends a report for an analysed message (durable before it returns). Returns its id and
@@ -226,8 +312,11 @@ impl Session {
             indicators: a.scam.indicators.clone(),
             note,
         };
-        let (id, new) = self.store.append_report(&dedup, report)?;
+        let (id, new) = self.store.append_report(&dedup, report).inspect_err(|_| {
+            self.metrics.store_error();
+        })?;
         if new {
+            self.metrics.report(channel);
             let keys: Vec<String> = a
                 .scam
                 .indicators

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limit::{MemoryBuckets, Rate};
 use crate::report::Report;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +43,9 @@ pub trait Store: Send + Sync {
     /// Appends a report durably (on disk before it returns) unless one with the same `dedup`
     /// key exists. Returns the report's id and whether it is new.
     fn append_report(&self, dedup: &str, report: Report) -> Result<(u64, bool), StoreError>;
-    /// Reports at or after `since` (unix seconds), oldest first, at most `limit`.
-    fn reports(&self, since: u64, limit: usize) -> Result<Vec<Report>, StoreError>;
+    /// Reports with an id above `after`, made at or after `since` (unix seconds), oldest first,
+    /// at most `limit`.
+    fn reports(&self, after: u64, since: u64, limit: usize) -> Result<Vec<Report>, StoreError>;
     /// Reputation of each contact key (zero counts for unknown ones).
     fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError>;
     /// Counts one more sighting of each contact key.
@@ -52,6 +54,9 @@ pub trait Store: Send + Sync {
     fn expire_states(&self, before: u64) -> Result<usize, StoreError>;
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// Takes a token from the rate-limit bucket `key`: `None` lets the message pass, `Some(ms)`
+    /// says how long to wait. Buckets are shared by every process on the store.
+    fn take_token(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<u64>, StoreError>;
 }
 
 const FORMAT: &[u8] = b"safepath-store-1";
@@ -64,6 +69,8 @@ pub struct SledStore {
     dedup: sled::Tree,
     reputation: sled::Tree,
     meta: sled::Tree,
+    /// One process owns a sled directory, so its buckets can live in memory.
+    buckets: MemoryBuckets,
 }
 
 fn write_err(e: impl std::fmt::Display) -> StoreError {
@@ -132,6 +139,7 @@ impl SledStore {
             dedup: tree("report_keys")?,
             reputation: tree("reputation")?,
             meta: tree("meta")?,
+            buckets: MemoryBuckets::default(),
             db,
         };
         match store.meta.get("format").map_err(read_err)? {
@@ -213,9 +221,12 @@ impl Store for SledStore {
         Ok((id, true))
     }
 
-    fn reports(&self, since: u64, limit: usize) -> Result<Vec<Report>, StoreError> {
+    fn reports(&self, after: u64, since: u64, limit: usize) -> Result<Vec<Report>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.reports.iter() {
+        if limit == 0 {
+            return Ok(out);
+        }
+        for kv in self.reports.range(after.saturating_add(1).to_be_bytes()..) {
             let (_, v) = kv.map_err(read_err)?;
             match serde_json::from_slice::<Report>(&v) {
                 Ok(r) if r.time >= since => out.push(r),
@@ -282,5 +293,9 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(write_err)?;
         Ok(())
+    }
+
+    fn take_token(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        Ok(self.buckets.take(key, rate, now_ms))
     }
 }

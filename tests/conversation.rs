@@ -1,34 +1,8 @@
 //! Whole conversations through the session, on a temporary sled store, in both languages.
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use safepath::engine::Engine;
-use safepath::session::Session;
-use safepath::store::{SledStore, Store};
-
-fn session(dir: &Path) -> Session {
-    let engine = Arc::new(Engine::shipped().expect("shipped catalog"));
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).expect("store"));
-    Session::new(engine, store, 3600).expect("session")
-}
-
-fn all_bytes_under(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            out.extend(all_bytes_under(&p));
-        } else {
-            out.extend(std::fs::read(&p).unwrap());
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
+use common::{all_bytes_under, contains, session};
 
 #[test]
 fn chinese_self_unblock_flow_continues_after_a_restart() {
@@ -148,7 +122,7 @@ fn code_and_password_typed_by_user_never_reach_disk() {
             .unwrap();
         assert!(r.reported);
         s.store().flush().unwrap();
-        let reports = s.store().reports(0, 10).unwrap();
+        let reports = s.store().reports(0, 0, 10).unwrap();
         assert_eq!(reports.len(), 1);
         assert!(
             reports[0].text.contains("[redacted:code]"),
@@ -187,7 +161,7 @@ fn forwarded_unblock_ad_is_reported_explained_and_not_duplicated() {
         r.text
     );
     s.turn("test", "gina", ad, true).unwrap();
-    let reports = s.store().reports(0, 100).unwrap();
+    let reports = s.store().reports(0, 0, 100).unwrap();
     assert_eq!(reports.len(), 1, "the same report twice is stored once");
     assert_eq!(reports[0].channel, "test");
     assert_ne!(reports[0].user, "gina");

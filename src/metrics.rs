@@ -1,0 +1,173 @@
+//! Counters every frontend shares, exposed in the Prometheus text format on `GET /metrics`.
+//! One [`Metrics`] per process (no global registry), so tests can read their own counts.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::reply::Reply;
+
+type Label = [(&'static str, String); 1];
+type Labels2 = [(&'static str, String); 2];
+
+fn latency_histogram() -> Histogram {
+    // 50 µs … ~1.6 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    turns: Family<Label, Counter>,
+    intents: Family<Label, Counter>,
+    deflections: Counter,
+    verdicts: Family<Label, Counter>,
+    reports: Family<Label, Counter>,
+    secrets: Family<Label, Counter>,
+    rate_limited: Family<Label, Counter>,
+    store_errors: Counter,
+    requests: Family<Labels2, Counter>,
+    latency: Family<Label, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            registry: Registry::with_prefix("safepath"),
+            turns: Family::default(),
+            intents: Family::default(),
+            deflections: Counter::default(),
+            verdicts: Family::default(),
+            reports: Family::default(),
+            secrets: Family::default(),
+            rate_limited: Family::default(),
+            store_errors: Counter::default(),
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+        };
+        let mut r = Registry::with_prefix("safepath");
+        r.register("turns", "Messages answered, by channel", m.turns.clone());
+        r.register(
+            "intents",
+            "Messages by recognised intent",
+            m.intents.clone(),
+        );
+        r.register(
+            "deflections",
+            "Tickets answered without a person",
+            m.deflections.clone(),
+        );
+        r.register("scam_verdicts", "Scam verdicts given", m.verdicts.clone());
+        r.register(
+            "reports",
+            "Scam reports durably recorded, by channel",
+            m.reports.clone(),
+        );
+        r.register(
+            "secrets_redacted",
+            "Secrets found in messages and redacted, by kind",
+            m.secrets.clone(),
+        );
+        r.register(
+            "rate_limited",
+            "Messages refused by flood control, by channel",
+            m.rate_limited.clone(),
+        );
+        r.register(
+            "store_errors",
+            "Store reads or writes that failed",
+            m.store_errors.clone(),
+        );
+        r.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            m.requests.clone(),
+        );
+        r.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            m.latency.clone(),
+        );
+        Metrics { registry: r, ..m }
+    }
+}
+
+impl Metrics {
+    /// Counts one answered message.
+    pub fn reply(&self, channel: &str, reply: &Reply) {
+        self.turns
+            .get_or_create(&[("channel", channel.into())])
+            .inc();
+        self.intents
+            .get_or_create(&[("intent", reply.intent.clone())])
+            .inc();
+        self.verdicts
+            .get_or_create(&[("verdict", reply.scam.verdict.name().into())])
+            .inc();
+        for s in &reply.secrets {
+            self.secrets.get_or_create(&[("kind", (*s).into())]).inc();
+        }
+    }
+
+    pub fn deflection(&self) {
+        self.deflections.inc();
+    }
+
+    pub fn report(&self, channel: &str) {
+        self.reports
+            .get_or_create(&[("channel", channel.into())])
+            .inc();
+    }
+
+    pub fn rate_limited(&self, channel: &str) {
+        self.rate_limited
+            .get_or_create(&[("channel", channel.into())])
+            .inc();
+    }
+
+    pub fn store_error(&self) {
+        self.store_errors.inc();
+    }
+
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&[("route", route.into()), ("status", status.to_string())])
+            .inc();
+        self.latency
+            .get_or_create(&[("route", route.into())])
+            .observe(took.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_appear_in_the_exposition() {
+        let m = Metrics::default();
+        m.rate_limited("telegram");
+        m.rate_limited("telegram");
+        m.request("/v1/tickets", 200, Duration::from_micros(300));
+        let text = m.render();
+        assert!(
+            text.contains("safepath_rate_limited_total{channel=\"telegram\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("safepath_http_request_duration_seconds_count{route=\"/v1/tickets\"} 1")
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

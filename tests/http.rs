@@ -1,0 +1,488 @@
+//! The HTTP API over a real socket: every route, status code and error shape, auth included.
+
+mod common;
+
+use std::sync::Arc;
+
+use reqwest::{Client, StatusCode};
+use safepath::limit::Rate;
+use safepath::session::Session;
+use safepath::store::SledStore;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "test-token-0123456789";
+
+struct Server {
+    base: String,
+    http: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(rate: Option<Rate>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SledStore::open(&dir.path().join("data")).unwrap());
+        let session = Session::new(common::engine(), store, 3600)
+            .unwrap()
+            .with_rate(rate);
+        let api = Arc::new(safepath::http::Api::new(Arc::new(session), TOKEN).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(safepath::http::serve(
+            listener,
+            safepath::http::router(api),
+            std::future::pending(),
+        ));
+        Server {
+            base,
+            http: Client::new(),
+            _dir: dir,
+        }
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    async fn json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self.post(path).json(&body).send().await.unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error shape: {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_is_required_except_on_health_metrics_and_docs() {
+    let s = Server::start(None).await;
+    for (method, path) in [
+        ("POST", "/v1/tickets"),
+        ("POST", "/v1/messages"),
+        ("POST", "/v1/reports"),
+        ("GET", "/v1/reports"),
+        ("GET", "/v1/dashboard"),
+        ("DELETE", "/v1/users/someone"),
+    ] {
+        let url = format!("{}{path}", s.base);
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        for auth in [None, Some("wrong"), Some("test-token-012345678")] {
+            let mut req = s.http.request(m.clone(), &url).json(&json!({"text": "x"}));
+            if let Some(a) = auth {
+                req = req.bearer_auth(a);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {auth:?}"
+            );
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(error_code(&v), "unauthorized");
+            assert!(!v.to_string().contains(TOKEN));
+        }
+    }
+    for path in ["/healthz", "/metrics", "/v1/openapi.json", "/"] {
+        let r = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    let h: Value = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_routine_ticket_is_deflected_with_the_official_path() {
+    let s = Server::start(None).await;
+    let (st, v) = s
+        .json(
+            "/v1/tickets",
+            json!({"id": "T-1", "text": "微信被封了怎么解封"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], "T-1");
+    assert_eq!(v["intent"], "self_unblock");
+    assert_eq!(v["deflect"], true, "{v}");
+    assert!(v["confidence"].as_f64().unwrap() >= 0.7);
+    let answer = v["answer"].as_str().unwrap();
+    assert!(answer.contains(v["text"].as_str().unwrap().trim_end()));
+    assert_eq!(v["scam"]["verdict"], "clean");
+    assert!(v["notices"].as_array().is_some());
+
+    // English when asked for, whatever the text's language.
+    let (_, en) = s
+        .json(
+            "/v1/tickets",
+            json!({"id": "T-2", "text": "微信被封了怎么解封", "lang": "en"}),
+        )
+        .await;
+    let en_text = en["text"].as_str().unwrap();
+    let han = en_text
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count();
+    assert!(
+        han * 20 < en_text.chars().count(),
+        "mostly English: {en_text}"
+    );
+    assert_eq!(en["intent"], "self_unblock");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scams_secrets_and_unclear_tickets_are_never_deflected() {
+    let s = Server::start(None).await;
+    let (_, scam) = s
+        .json(
+            "/v1/tickets",
+            json!({"id": "T-3", "text": "专业解封微信，先付300定金，加V:jf8899，包解封不成功不收费"}),
+        )
+        .await;
+    assert_eq!(scam["deflect"], false);
+    assert_eq!(scam["scam"]["verdict"], "scam");
+    assert!(!scam["scam"]["signals"].as_array().unwrap().is_empty());
+    // The scam ticket reached the report log.
+    let reports: Value = s
+        .get("/v1/reports")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = reports["reports"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{reports}");
+    assert_eq!(list[0]["channel"], "ticket");
+
+    let (_, secret) = s
+        .json(
+            "/v1/tickets",
+            json!({"id": "T-4", "text": "客服你好 我的验证码是 482913 帮我解封"}),
+        )
+        .await;
+    assert_eq!(secret["deflect"], false);
+    assert_eq!(secret["secrets"], json!(["verification_code"]));
+    assert!(!secret.to_string().contains("482913"));
+
+    let (_, vague) = s
+        .json("/v1/tickets", json!({"id": "T-5", "text": "你好"}))
+        .await;
+    assert_eq!(vague["deflect"], false);
+
+    let (_, human) = s
+        .json(
+            "/v1/tickets",
+            json!({"id": "T-6", "text": "我要转人工客服"}),
+        )
+        .await;
+    assert_eq!(human["deflect"], false, "{human}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_keep_a_conversation_per_user_and_forget_deletes_it() {
+    let s = Server::start(None).await;
+    let (st, first) = s
+        .json("/v1/messages", json!({"user": "u1", "text": "微信被封了"}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let choices = first["choices"].as_array().unwrap();
+    assert!(!choices.is_empty(), "{first}");
+    assert_eq!(choices[0]["id"], "1");
+    let (_, second) = s
+        .json("/v1/messages", json!({"user": "u1", "text": "1"}))
+        .await;
+    assert_ne!(second["node"], first["node"], "choice 1 moves the flow on");
+    // Another user saying "1" has no choice to pick.
+    let (_, other) = s
+        .json("/v1/messages", json!({"user": "u2", "text": "1"}))
+        .await;
+    assert_ne!(other["node"], second["node"]);
+
+    let r = s
+        .http
+        .delete(format!("{}/v1/users/u1", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, after) = s
+        .json("/v1/messages", json!({"user": "u1", "text": "1"}))
+        .await;
+    assert_eq!(after["node"], other["node"], "forgotten: like a new user");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_stable_error_shape() {
+    let s = Server::start(None).await;
+    let raw = |body: Vec<u8>| {
+        s.post("/v1/messages")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (b"{not json".to_vec(), StatusCode::BAD_REQUEST, "bad_json"),
+        (b"".to_vec(), StatusCode::BAD_REQUEST, "bad_json"),
+        (
+            br#"{"user": 5, "text": "hi"}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            br#"{"text": "hi"}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            br#"{"user": "u", "text": "   "}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_text",
+        ),
+        (
+            b"{\"user\": \"u\", \"text\": \"\xff\xfe\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_utf8",
+        ),
+        (
+            serde_json::to_vec(&json!({"user": "u", "text": "封".repeat(30_000)})).unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text_too_long",
+        ),
+        (
+            serde_json::to_vec(&json!({"user": "u", "text": "a".repeat(600_000)})).unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = raw(body).await.unwrap();
+        assert_eq!(r.status(), status, "{code}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&v), code);
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let r = s.get("/v1/nothing-here").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&r.json().await.unwrap()), "not_found");
+    let r = s.get("/v1/reports?limit=abc").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = s.get("/v1/reports?since=yesterday").send().await.unwrap();
+    assert_eq!(error_code(&r.json().await.unwrap()), "invalid_field");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_are_recorded_once_and_paged() {
+    let s = Server::start(None).await;
+    let texts = [
+        "解封微信 300元包成功 加V jf8899",
+        "代解封，先交押金500，QQ 12345678",
+        "帮忙辅助验证 给你200红包 加微信 fz_2026",
+    ];
+    let mut ids = Vec::new();
+    for t in texts {
+        let (st, v) = s
+            .json(
+                "/v1/reports",
+                json!({"text": t, "note": "seen in group; code 482913"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        assert_eq!(v["new"], true);
+        ids.push(v["id"].as_u64().unwrap());
+    }
+    // The same text again is not duplicated.
+    let (st, again) = s.json("/v1/reports", json!({"text": texts[0]})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(again["id"].as_u64().unwrap(), ids[0]);
+    assert_eq!(again["new"], false);
+
+    let (st, bad) = s
+        .json("/v1/reports", json!({"text": "x", "channel": "no spaces"}))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&bad), "invalid_field");
+
+    let page1: Value = s
+        .get("/v1/reports?limit=2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got1: Vec<u64> = page1["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got1, ids[..2]);
+    let next = page1["next"].as_u64().unwrap();
+    let page2: Value = s
+        .get(&format!("/v1/reports?limit=2&after={next}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page2["reports"][0]["id"].as_u64().unwrap(), ids[2]);
+    assert!(page2["next"].is_null());
+    // Notes are redacted like messages; the channel defaults to "api".
+    assert!(!page1.to_string().contains("482913"), "{page1}");
+    assert_eq!(page1["reports"][0]["channel"], "api");
+    let future: Value = s
+        .get("/v1/reports?since=2999-01-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(future["reports"].as_array().unwrap().is_empty());
+
+    let dash: Value = s
+        .get("/v1/dashboard")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dash["today"]["total"], 3);
+    assert_eq!(dash["latest"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flood_control_answers_429_per_user() {
+    let s = Server::start(Some(Rate {
+        per_minute: 1,
+        burst: 2,
+    }))
+    .await;
+    for _ in 0..2 {
+        let (st, _) = s
+            .json("/v1/messages", json!({"user": "flooder", "text": "你好"}))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let (st, v) = s
+        .json("/v1/messages", json!({"user": "flooder", "text": "你好"}))
+        .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error_code(&v), "rate_limited");
+    let (st, _) = s
+        .json("/v1/messages", json!({"user": "calm", "text": "你好"}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "another user is not limited");
+    let m = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    let text = m.text().await.unwrap();
+    assert!(
+        text.contains("safepath_rate_limited_total{channel=\"api\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_turns_deflections_verdicts_and_latency() {
+    let s = Server::start(None).await;
+    s.json(
+        "/v1/tickets",
+        json!({"id": "a", "text": "微信被封了怎么解封"}),
+    )
+    .await;
+    s.json(
+        "/v1/messages",
+        json!({"user": "m", "text": "我的验证码是 482913"}),
+    )
+    .await;
+    s.json(
+        "/v1/reports",
+        json!({"text": "解封微信 300元包成功 加V jf8899"}),
+    )
+    .await;
+    let r = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("text"));
+    let text = r.text().await.unwrap();
+    for needle in [
+        "safepath_turns_total{channel=\"ticket\"} 1",
+        "safepath_turns_total{channel=\"api\"} 1",
+        "safepath_deflections_total 1",
+        "safepath_intents_total{intent=\"self_unblock\"} 1",
+        "safepath_secrets_redacted_total{kind=\"verification_code\"} 1",
+        "safepath_reports_total{channel=\"api\"} 1",
+        "safepath_scam_verdicts_total{verdict=\"clean\"}",
+        "safepath_http_request_duration_seconds_bucket{le=",
+        "safepath_http_requests_total{route=\"/v1/tickets\",status=\"200\"} 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_names_every_route() {
+    let s = Server::start(None).await;
+    let doc: Value = s
+        .http
+        .get(format!("{}/v1/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let url = format!("{}{}", s.base, path.replace("{user}", "x"));
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = s.http.request(m, url).send().await.unwrap();
+            assert_ne!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+            assert_ne!(
+                r.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+        }
+    }
+    assert_eq!(paths.len(), 9);
+}
