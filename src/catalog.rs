@@ -48,7 +48,25 @@ const REQUIRED_NOTICES: &[&str] = &[
     "not_recorded",
     "recorded",
 ];
-const REQUIRED_TEXTS: &[&str] = &["reasons_header", "restart", "back_empty", "language_set"];
+const REQUIRED_TEXTS: &[&str] = &[
+    "reasons_header",
+    "restart",
+    "back_empty",
+    "language_set",
+    // The messaging-app frontend's.
+    "start",
+    "help",
+    "privacy",
+    "forgotten",
+    "rate_limited",
+    "unavailable",
+    "lang_prompt",
+    "group_warning",
+    "group_deleted",
+    "guard_on",
+    "guard_off",
+    "guard_admins_only",
+];
 
 /// A text in both languages.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -41,6 +41,8 @@ pub enum Command {
     Back,
     Restart,
     Lang(Lang),
+    /// Straight to a node (a frontend command such as Telegram's /report).
+    Goto(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -128,6 +128,16 @@ impl Engine {
     /// One turn of the conversation. `forwarded`: the message was forwarded from elsewhere, so
     /// anything suspicious in it is worth a report.
     pub fn respond(&self, state: &State, a: &Analysis, forwarded: bool) -> Turn {
+        let mv = dialogue::interpret(&self.catalog, state, &a.text);
+        self.respond_to(state, a, forwarded, mv)
+    }
+
+    /// A frontend command: the turn that shows `node` (the menu when there is no such node).
+    pub fn command(&self, state: &State, command: Command) -> Turn {
+        self.respond_to(state, &self.analyze(""), false, Move::Command(command))
+    }
+
+    fn respond_to(&self, state: &State, a: &Analysis, forwarded: bool, mv: Move) -> Turn {
         let c = &self.catalog;
         let mut st = state.clone();
         if !st.lang_locked {
@@ -140,7 +150,7 @@ impl Engine {
         let mut reasons = false;
         let mut offered: Option<Vec<(String, String)>> = None; // (next node, label) overrides
         let lang = |st: &State| st.lang.unwrap_or(Lang::Zh);
-        let target: String = match dialogue::interpret(c, &st, &a.text) {
+        let target: String = match mv {
             Move::Choice(i) => {
                 let next = st.offered[i].clone();
                 if let Some(choice) = st
@@ -154,6 +164,7 @@ impl Engine {
                 next
             }
             Move::Command(Command::Menu) => "menu".into(),
+            Move::Command(Command::Goto(node)) => node,
             Move::Command(Command::Restart) => {
                 st = State {
                     lang: st.lang,

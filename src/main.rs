@@ -56,6 +56,16 @@ enum Command {
     Classify,
     /// Validate the intent catalog; exits non-zero listing every problem.
     Check,
+    /// The Telegram bot. Token from TELOXIDE_TOKEN; TELOXIDE_API_URL points it at another Bot API
+    /// server. Long polling unless --webhook is given.
+    Telegram {
+        /// Public HTTPS URL Telegram posts updates to (webhook mode).
+        #[arg(long, env = "SAFEPATH_WEBHOOK_URL")]
+        webhook: Option<String>,
+        /// Where the webhook (and, with SAFEPATH_API_TOKEN set, the HTTP API) listens.
+        #[arg(long, env = "SAFEPATH_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// The HTTP API for support desks, with /metrics and the reports page.
     Serve {
         /// Address to listen on.
@@ -147,6 +157,13 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// A webhook secret when none is configured: Telegram echoes it in a header on every post.
+fn random_secret() -> Result<String> {
+    let mut b = [0u8; 24];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 fn since(s: &Option<String>) -> Result<u64> {
     match s {
         Some(d) => report::parse_day(d).map_err(anyhow::Error::msg),
@@ -206,6 +223,58 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 safepath::http::serve(listener, safepath::http::router(api), shutdown_signal())
                     .await?;
                 anyhow::Ok(())
+            })?;
+            session.store().flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Telegram { webhook, listen } => {
+            use safepath::telegram;
+            let token = std::env::var("TELOXIDE_TOKEN").map_err(|_| {
+                anyhow::anyhow!(
+                    "TELOXIDE_TOKEN is not set; create a bot with @BotFather and export its token"
+                )
+            })?;
+            let api_url = std::env::var("TELOXIDE_API_URL").ok();
+            let admins =
+                telegram::parse_admins(&std::env::var("SAFEPATH_ADMINS").unwrap_or_default())
+                    .map_err(anyhow::Error::msg)?;
+            let session = session(&cli)?;
+            let tg = Arc::new(telegram::Tg {
+                session: session.clone(),
+                admins,
+            });
+            let rt = runtime()?;
+            rt.block_on(async {
+                let bot = telegram::bot(&token, api_url.as_deref(), telegram::default_limits())
+                    .map_err(anyhow::Error::msg)?;
+                let mode = match webhook {
+                    None => telegram::Mode::Polling(std::time::Duration::from_secs(25)),
+                    Some(url) => {
+                        let url = url::Url::parse(url).context("--webhook is not a URL")?;
+                        let listen = listen.parse().context("--listen is not an address")?;
+                        let secret = match std::env::var("SAFEPATH_WEBHOOK_SECRET") {
+                            Ok(s) if !s.is_empty() => s,
+                            _ => random_secret()?,
+                        };
+                        let extra = match std::env::var("SAFEPATH_API_TOKEN") {
+                            Ok(t) if !t.is_empty() => safepath::http::router(Arc::new(
+                                safepath::http::Api::new(session.clone(), &t)
+                                    .map_err(anyhow::Error::msg)?,
+                            )),
+                            _ => axum::Router::new(),
+                        };
+                        telegram::Mode::Webhook {
+                            url,
+                            listen,
+                            secret,
+                            extra,
+                        }
+                    }
+                };
+                eprintln!("safepath telegram — running; Ctrl-C stops it");
+                telegram::run(bot, tg, mode, shutdown_signal())
+                    .await
+                    .map_err(anyhow::Error::msg)
             })?;
             session.store().flush()?;
             Ok(ExitCode::SUCCESS)

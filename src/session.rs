@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dialogue::State;
+use crate::dialogue::{Command, State};
 use crate::engine::{Analysis, Engine, Turn, MAX_MESSAGE_BYTES};
 use crate::limit::Rate;
 use crate::metrics::Metrics;
@@ -211,14 +211,46 @@ impl Session {
         forwarded: bool,
     ) -> Result<Reply, SessionError> {
         Self::check_text(text)?;
+        self.step(channel, user, |state| {
+            let analysis = self.analyze(text);
+            let turn = self.engine.respond(state, &analysis, forwarded);
+            (analysis, turn)
+        })
+    }
+
+    /// A frontend command (menu, restart, language, straight to a node) as a turn. `hint`: the
+    /// language the user's app is set to, used while the conversation has none.
+    pub fn command(
+        &self,
+        channel: &str,
+        user: &str,
+        command: Command,
+        hint: Option<Lang>,
+    ) -> Result<Reply, SessionError> {
+        self.step(channel, user, |state| {
+            let mut state = state.clone();
+            state.lang = state.lang.or(hint);
+            (
+                self.engine.analyze(""),
+                self.engine.command(&state, command),
+            )
+        })
+    }
+
+    /// Flood control, load, the engine's turn, the report it calls for, save.
+    fn step(
+        &self,
+        channel: &str,
+        user: &str,
+        run: impl FnOnce(&State) -> (Analysis, Turn),
+    ) -> Result<Reply, SessionError> {
         let key = self.user_key(channel, user);
         if let Some(rate) = self.rate {
             self.allow(channel, &key, rate)?;
         }
         let now = now();
         let state = self.load(&key, now)?;
-        let analysis = self.analyze(text);
-        let turn = self.engine.respond(&state, &analysis, forwarded);
+        let (analysis, turn) = run(&state);
         let (reply, mut state) = self.conclude(channel, &key, &analysis, turn, now);
         state.updated = now;
         if let Err(e) = self.save(&key, &state) {
@@ -226,6 +258,18 @@ impl Session {
             tracing::error!(error = %e, "a conversation step could not be saved");
         }
         Ok(reply)
+    }
+
+    /// The language a user's conversation is in, once known.
+    pub fn lang_known(&self, channel: &str, user: &str) -> Option<Lang> {
+        self.load(&self.user_key(channel, user), now())
+            .ok()
+            .and_then(|s| s.lang)
+    }
+
+    /// Seconds of silence after which a conversation is forgotten.
+    pub fn idle_secs(&self) -> u64 {
+        self.idle_secs
     }
 
     /// A support-desk ticket: one message answered on a fresh conversation, nothing kept but a
@@ -273,7 +317,7 @@ impl Session {
             reply.urgent += 1;
         }
         self.metrics.reply(channel, &reply);
-        tracing::info!(
+        tracing::debug!(
             channel,
             intent = %reply.intent,
             verdict = reply.scam.verdict.name(),

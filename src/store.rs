@@ -57,6 +57,9 @@ pub trait Store: Send + Sync {
     /// Takes a token from the rate-limit bucket `key`: `None` lets the message pass, `Some(ms)`
     /// says how long to wait. Buckets are shared by every process on the store.
     fn take_token(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<u64>, StoreError>;
+    /// A small operator setting (a group's guard switch), durable once set.
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
 }
 
 const FORMAT: &[u8] = b"safepath-store-1";
@@ -297,5 +300,21 @@ impl Store for SledStore {
 
     fn take_token(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<u64>, StoreError> {
         Ok(self.buckets.take(key, rate, now_ms))
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .meta
+            .get(format!("setting/{key}"))
+            .map_err(read_err)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.meta
+            .insert(format!("setting/{key}"), value.as_bytes())
+            .map_err(write_err)?;
+        self.meta.flush().map_err(write_err)?;
+        Ok(())
     }
 }

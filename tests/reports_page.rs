@@ -18,7 +18,12 @@ const TOKEN: &str = "page-token-abcdef";
 fn browser() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,7 +86,10 @@ async fn the_reports_page_shows_the_recorded_reports() {
     // The table: one row per report, the text shown (escaped) as it was recorded.
     assert_eq!(dom.matches("<tr class=\"report\">").count(), 3, "{dom}");
     assert!(dom.contains("代解封，先交押金500，QQ 12345678"));
-    assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"), "report text is shown as text");
+    assert!(
+        dom.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "report text is shown as text"
+    );
     assert!(!dom.contains("<img src=\"x\""));
     // The chart: today's bar counts the three reports.
     let today = report::day(now());

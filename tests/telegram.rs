@@ -1,0 +1,610 @@
+//! The real teloxide bot against a fake Bot API server on 127.0.0.1: getUpdates hands it the
+//! updates a test pushes; sendMessage and the other methods are recorded (and can fail).
+
+mod common;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use safepath::session::Session;
+use safepath::store::{SledStore, Store};
+use safepath::telegram::{self, Mode, Tg};
+use serde_json::{json, Value};
+use teloxide::adaptors::throttle::Limits;
+use tokio::sync::{oneshot, Notify};
+
+const TOKEN: &str = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
+const BOT_ID: u64 = 999;
+const ADMIN: u64 = 42;
+const GROUP: i64 = -100_777;
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<Value>,
+    next_update: u64,
+    next_message: i64,
+    /// Every call: (method in lower case, body).
+    calls: Vec<(String, Value)>,
+    /// How many sendMessage calls to refuse with a 429 first.
+    refuse: usize,
+    /// Users who are group admins; the bot is one (with delete rights) when `bot_admin`.
+    admins: HashSet<u64>,
+    bot_admin: bool,
+}
+
+#[derive(Clone)]
+struct Fake {
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+}
+
+fn user(id: u64, lang: &str) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": format!("u{id}"), "language_code": lang})
+}
+
+fn member(id: u64, admin: bool) -> Value {
+    if admin {
+        json!({"status": "administrator", "user": {"id": id, "is_bot": id == BOT_ID, "first_name": "x"},
+               "can_be_edited": false, "is_anonymous": false, "can_manage_chat": true,
+               "can_change_info": false, "can_delete_messages": true, "can_manage_video_chats": false,
+               "can_invite_users": true, "can_restrict_members": true, "can_promote_members": false})
+    } else {
+        json!({"status": "member", "user": {"id": id, "is_bot": id == BOT_ID, "first_name": "x"}})
+    }
+}
+
+async fn api(
+    State(f): State<Fake>,
+    Path((_bot, method)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let body = parse_body(&body);
+    let method = method.to_ascii_lowercase();
+    if method == "getupdates" {
+        let offset = body["offset"].as_u64().unwrap_or(0);
+        for _ in 0..20 {
+            {
+                let mut i = f.inner.lock().unwrap();
+                while i
+                    .queue
+                    .front()
+                    .is_some_and(|u| u["update_id"].as_u64().unwrap() < offset)
+                {
+                    i.queue.pop_front();
+                }
+                if !i.queue.is_empty() {
+                    let ups: Vec<Value> = i.queue.iter().cloned().collect();
+                    return (
+                        axum::http::StatusCode::OK,
+                        Json(json!({"ok": true, "result": ups})),
+                    );
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        return (
+            axum::http::StatusCode::OK,
+            Json(json!({"ok": true, "result": []})),
+        );
+    }
+    let mut i = f.inner.lock().unwrap();
+    i.calls.push((method.clone(), body.clone()));
+    f.changed.notify_waiters();
+    let result = match method.as_str() {
+        "getme" => {
+            json!({"id": BOT_ID, "is_bot": true, "first_name": "safepath", "username": "safepath_bot",
+                          "can_join_groups": true, "can_read_all_group_messages": true,
+                          "supports_inline_queries": false, "has_main_web_app": false})
+        }
+        "sendmessage" => {
+            if i.refuse > 0 {
+                i.refuse -= 1;
+                return (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({"ok": false, "error_code": 429,
+                                "description": "Too Many Requests: retry after 1",
+                                "parameters": {"retry_after": 1}})),
+                );
+            }
+            i.next_message += 1;
+            json!({"message_id": 10_000 + i.next_message, "date": 1_700_000_000,
+                   "chat": {"id": body["chat_id"], "type": "private", "first_name": "u"},
+                   "text": body["text"]})
+        }
+        "getchatmember" => {
+            let id = body["user_id"].as_u64().unwrap();
+            let admin = if id == BOT_ID {
+                i.bot_admin
+            } else {
+                i.admins.contains(&id)
+            };
+            member(id, admin)
+        }
+        _ => json!(true),
+    };
+    (
+        axum::http::StatusCode::OK,
+        Json(json!({"ok": true, "result": result})),
+    )
+}
+
+/// A JSON body, or the text fields of a multipart one (teloxide sends setWebhook as multipart).
+fn parse_body(b: &[u8]) -> Value {
+    if let Ok(v) = serde_json::from_slice(b) {
+        return v;
+    }
+    let text = String::from_utf8_lossy(b);
+    let mut out = serde_json::Map::new();
+    for part in text
+        .split("Content-Disposition: form-data; name=\"")
+        .skip(1)
+    {
+        if let Some((name, rest)) = part.split_once('"') {
+            if let Some((_, value)) = rest.split_once("\r\n\r\n") {
+                let value = value.split("\r\n--").next().unwrap_or("");
+                out.insert(name.to_owned(), json!(value));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+struct Harness {
+    fake: Fake,
+    store: Arc<dyn Store>,
+    session: Arc<Session>,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    _dir: tempfile::TempDir,
+    dir_path: std::path::PathBuf,
+}
+
+fn fast_limits() -> Limits {
+    Limits {
+        messages_per_sec_chat: 100,
+        messages_per_min_chat: 6000,
+        messages_per_min_channel_or_supergroup: 6000,
+        messages_per_sec_overall: 1000,
+    }
+}
+
+async fn start_fake() -> (Fake, String) {
+    let fake = Fake {
+        inner: Arc::new(Mutex::new(Inner::default())),
+        changed: Arc::new(Notify::new()),
+    };
+    let app = Router::new()
+        .route("/{bot}/{method}", post(api))
+        .with_state(fake.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (fake, base)
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        Harness::start_with(|_| Mode::Polling(Duration::ZERO), |_| {}).await
+    }
+
+    async fn start_with(
+        mode: impl FnOnce(&str) -> Mode,
+        setup: impl FnOnce(&mut Inner),
+    ) -> Harness {
+        let (fake, base) = start_fake().await;
+        setup(&mut fake.inner.lock().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let dir_path = dir.path().join("data");
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir_path).unwrap());
+        let session = Arc::new(Session::new(common::engine(), store.clone(), 3600).unwrap());
+        let tg = Arc::new(Tg {
+            session: session.clone(),
+            admins: [ADMIN].into_iter().collect(),
+        });
+        let bot = telegram::bot(TOKEN, Some(&base), fast_limits()).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let mode = mode(&base);
+        let done = tokio::spawn(telegram::run(bot, tg, mode, async {
+            let _ = rx.await;
+        }));
+        let h = Harness {
+            fake,
+            store,
+            session,
+            stop: Some(tx),
+            done: Some(done),
+            _dir: dir,
+            dir_path,
+        };
+        h.wait_for(|i| i.calls.iter().filter(|c| c.0 == "setmycommands").count() == 2)
+            .await;
+        h
+    }
+
+    fn push(&self, mut update: Value) {
+        let mut i = self.fake.inner.lock().unwrap();
+        i.next_update += 1;
+        update["update_id"] = json!(i.next_update);
+        i.queue.push_back(update);
+    }
+
+    fn message(&self, chat: Value, from: Value, text: &str, extra: Value) {
+        let id = 500 + self.fake.inner.lock().unwrap().next_update as i64;
+        let mut m = json!({"message_id": id, "date": 1_700_000_000, "chat": chat, "from": from, "text": text});
+        if let Value::Object(e) = extra {
+            m.as_object_mut().unwrap().extend(e);
+        }
+        self.push(json!({"message": m}));
+    }
+
+    fn private(&self, uid: u64, lang: &str, text: &str) {
+        self.message(
+            json!({"id": uid, "type": "private", "first_name": "u"}),
+            user(uid, lang),
+            text,
+            json!({}),
+        );
+    }
+
+    fn group(&self, uid: u64, text: &str) -> i64 {
+        let id = 500 + self.fake.inner.lock().unwrap().next_update as i64;
+        self.message(
+            json!({"id": GROUP, "type": "supergroup", "title": "Help group"}),
+            user(uid, "zh-hans"),
+            text,
+            json!({}),
+        );
+        id
+    }
+
+    fn press(&self, uid: u64, data: &str) {
+        self.push(json!({"callback_query": {
+            "id": format!("cb{}", self.fake.inner.lock().unwrap().next_update),
+            "from": user(uid, "zh-hans"), "chat_instance": "ci", "data": data,
+            "message": {"message_id": 1, "date": 1_700_000_000,
+                        "chat": {"id": uid, "type": "private", "first_name": "u"}, "text": "menu"}}}));
+    }
+
+    async fn wait_for(&self, mut ok: impl FnMut(&Inner) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.fake.changed.notified();
+            if ok(&self.fake.inner.lock().unwrap()) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let calls = self.fake.inner.lock().unwrap().calls.clone();
+                panic!("timed out; calls so far: {calls:#?}");
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+        }
+    }
+
+    /// Waits for the `n`-th sendMessage in total and returns all of them.
+    async fn sent(&self, n: usize) -> Vec<Value> {
+        self.wait_for(|i| i.calls.iter().filter(|c| c.0 == "sendmessage").count() >= n)
+            .await;
+        self.calls("sendmessage")
+    }
+
+    fn calls(&self, method: &str) -> Vec<Value> {
+        self.fake
+            .inner
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| c.0 == method)
+            .map(|c| c.1.clone())
+            .collect()
+    }
+
+    async fn stop(mut self) -> Self {
+        let _ = self.stop.take().unwrap().send(());
+        let r = tokio::time::timeout(Duration::from_secs(10), self.done.take().unwrap())
+            .await
+            .expect("the bot stops on shutdown");
+        r.unwrap().unwrap();
+        self
+    }
+}
+
+fn text_of(m: &Value) -> &str {
+    m["text"].as_str().unwrap()
+}
+
+fn buttons(m: &Value) -> Vec<(String, String)> {
+    m["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .flat_map(|r| r.as_array().unwrap().iter())
+                .map(|b| {
+                    (
+                        b["text"].as_str().unwrap().to_owned(),
+                        b["callback_data"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_and_menu_in_both_languages_with_commands_registered() {
+    let h = Harness::start().await;
+    let cmds = h.calls("setmycommands");
+    assert!(cmds.iter().any(|c| c["language_code"] == "zh"));
+    let names: Vec<&str> = cmds[0]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    for c in [
+        "start", "menu", "help", "report", "lang", "cancel", "privacy", "forget",
+    ] {
+        assert!(names.contains(&c), "{c} registered");
+    }
+
+    h.private(1, "zh-hans", "/start");
+    let sent = h.sent(2).await;
+    assert!(
+        text_of(&sent[0]).contains("验证码"),
+        "the safety promise: {}",
+        text_of(&sent[0])
+    );
+    assert_eq!(sent[0]["parse_mode"], "HTML");
+    assert!(
+        !buttons(&sent[1]).is_empty(),
+        "the menu comes with a keyboard"
+    );
+    assert!(buttons(&sent[1])[0].1.starts_with("c:"));
+
+    h.private(2, "en", "/start");
+    let sent = h.sent(4).await;
+    assert!(
+        text_of(&sent[2]).contains("never ask"),
+        "{}",
+        text_of(&sent[2])
+    );
+    assert!(
+        buttons(&sent[3]).iter().all(|(label, _)| label.is_ascii()),
+        "{:?}",
+        buttons(&sent[3])
+    );
+
+    h.private(2, "en", "/privacy");
+    let sent = h.sent(5).await;
+    assert!(text_of(&sent[4]).contains("salted hash"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_unblock_flow_advances_through_keyboard_presses() {
+    let h = Harness::start().await;
+    h.private(7, "zh-hans", "vx被封了咋办");
+    let first = h.sent(1).await.remove(0);
+    let b = buttons(&first);
+    assert!(!b.is_empty(), "{first}");
+    h.press(7, &b[0].1);
+    let second = h.sent(2).await.remove(1);
+    h.wait_for(|i| i.calls.iter().any(|c| c.0 == "answercallbackquery"))
+        .await;
+    assert_ne!(
+        text_of(&second),
+        text_of(&first),
+        "the press moved the flow on"
+    );
+    let b2 = buttons(&second);
+    if let Some((_, data)) = b2.first() {
+        h.press(7, data);
+        let third = h.sent(3).await.remove(2);
+        assert_ne!(text_of(&third), text_of(&second));
+        h.wait_for(|i| {
+            i.calls
+                .iter()
+                .filter(|c| c.0 == "answercallbackquery")
+                .count()
+                == 2
+        })
+        .await;
+    }
+    // A language button.
+    let n = h.sent(0).await.len() + 1;
+    h.private(7, "zh-hans", "/lang");
+    let prompt = h.sent(n).await.remove(n - 1);
+    let en = buttons(&prompt)
+        .into_iter()
+        .find(|(l, _)| l == "English")
+        .unwrap();
+    h.press(7, &en.1);
+    let after = h.sent(n + 1).await.remove(n);
+    assert!(text_of(&after).contains("English"), "{}", text_of(&after));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forwarded_scam_ad_is_checked_and_reported() {
+    let h = Harness::start().await;
+    h.message(
+        json!({"id": 8, "type": "private", "first_name": "u"}),
+        user(8, "zh-hans"),
+        "专业解封微信，先付300定金，加V:jf8899，包解封不成功不收费",
+        json!({"forward_origin": {"type": "hidden_user", "sender_user_name": "someone", "date": 1_700_000_000}}),
+    );
+    let reply = h.sent(1).await.remove(0);
+    assert!(text_of(&reply).contains("已记录"), "{}", text_of(&reply));
+    let reports = h.store.reports(0, 0, 10).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].channel, "telegram");
+    assert!(reports[0].signals.iter().any(|s| s.weight > 0.0));
+
+    // /report then a pasted message goes the same way.
+    h.private(9, "zh-hans", "/report");
+    h.sent(2).await;
+    h.private(9, "zh-hans", "代解封 找我 加Q 12345678 500元");
+    let r = h.sent(3).await.remove(2);
+    assert!(text_of(&r).contains("已记录"), "{}", text_of(&r));
+    assert_eq!(h.store.reports(0, 0, 10).unwrap().len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_scams_are_answered_then_deleted_once_guard_is_on() {
+    let h = Harness::start_with(
+        |_| Mode::Polling(Duration::ZERO),
+        |i| {
+            i.admins.insert(ADMIN);
+            i.bot_admin = true;
+        },
+    )
+    .await;
+    // Ordinary chat, an official-style warning and a question about a scam: silence.
+    h.group(5, "大家晚上好，明天几点集合？");
+    h.group(
+        5,
+        "官方提醒：任何要你付费解封、索要验证码的都是骗子，官方解封免费",
+    );
+    h.group(5, "有人说300能解封，这是骗子吗？");
+    // A scam: answered in reply to it.
+    let scam_id = h.group(6, "专业解封微信 先付300定金 加V:jf8899 包成功");
+    let sent = h.sent(1).await;
+    assert_eq!(sent.len(), 1, "only the scam is answered: {sent:#?}");
+    assert_eq!(sent[0]["chat_id"], GROUP);
+    assert_eq!(sent[0]["reply_parameters"]["message_id"], scam_id);
+    assert!(h.calls("deletemessage").is_empty());
+
+    // A non-admin cannot turn the guard on; an admin can.
+    h.group(5, "/guard on");
+    let refused = h.sent(2).await.remove(1);
+    assert!(text_of(&refused).contains("管理员"));
+    h.group(ADMIN, "/guard@safepath_bot on");
+    h.sent(3).await;
+    let second = h.group(6, "代解封 先交押金500 QQ 12345678 包解封");
+    h.wait_for(|i| i.calls.iter().any(|c| c.0 == "deletemessage"))
+        .await;
+    assert_eq!(h.calls("deletemessage")[0]["message_id"], second);
+    let notice = h.sent(4).await.remove(3);
+    assert!(notice["reply_parameters"].is_null());
+    let reports = h.store.reports(0, 0, 10).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|r| r.channel == "telegram"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typed_code_is_redacted_warned_about_and_never_stored_then_forget_deletes() {
+    let h = Harness::start().await;
+    h.private(11, "zh-hans", "客服说要验证码才能解封 验证码是 482913");
+    let reply = h.sent(1).await.remove(0);
+    let t = text_of(&reply);
+    assert!(!t.contains("482913"));
+    assert!(t.contains("隐藏"), "the secret warning: {t}");
+    let key = h.session.user_key("telegram", "11");
+    assert!(h.store.load_state(&key).unwrap().is_some());
+    h.private(11, "zh-hans", "/forget");
+    let bye = h.sent(2).await.remove(1);
+    assert!(text_of(&bye).contains("已删除"));
+    assert!(h.store.load_state(&key).unwrap().is_none());
+    let h = h.stop().await;
+    h.store.flush().unwrap();
+    let bytes = common::all_bytes_under(&h.dir_path);
+    assert!(!common::contains(&bytes, "482913"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_is_waited_out_and_the_message_still_arrives() {
+    let h = Harness::start_with(|_| Mode::Polling(Duration::ZERO), |i| i.refuse = 1).await;
+    h.private(12, "zh-hans", "/help");
+    let sent = h.sent(2).await;
+    assert_eq!(
+        text_of(&sent[0]),
+        text_of(&sent[1]),
+        "the same message, retried"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_commands_only_for_admins() {
+    let h = Harness::start().await;
+    h.session
+        .record(
+            "test",
+            "k",
+            &h.session.analyze("专业解封微信 先付300定金 加V:jf8899"),
+            None,
+            safepath::session::now(),
+        )
+        .unwrap();
+    h.private(ADMIN, "en", "/stats");
+    let stats = h.sent(1).await.remove(0);
+    assert!(
+        text_of(&stats).contains("Reports, last 7 days: 1"),
+        "{}",
+        text_of(&stats)
+    );
+    h.private(ADMIN, "en", "/reports");
+    let latest = h.sent(2).await.remove(1);
+    assert!(text_of(&latest).contains("jf8899"));
+    h.private(77, "en", "/reports");
+    let other = h.sent(3).await.remove(2);
+    assert!(
+        !text_of(&other).contains("jf8899"),
+        "not an admin: {}",
+        text_of(&other)
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_mode_checks_the_secret_token() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let h = Harness::start_with(
+        move |_| Mode::Webhook {
+            url: url::Url::parse("https://bot.example.org/tg-hook").unwrap(),
+            listen,
+            secret: "s3cret-token".into(),
+            extra: axum::Router::new(),
+        },
+        |_| {},
+    )
+    .await;
+    h.wait_for(|i| i.calls.iter().any(|c| c.0 == "setwebhook"))
+        .await;
+    let set = h.calls("setwebhook");
+    assert_eq!(set[0]["secret_token"], "s3cret-token");
+    let update = json!({"update_id": 1, "message": {"message_id": 1, "date": 1_700_000_000,
+        "chat": {"id": 3, "type": "private", "first_name": "u"}, "from": user(3, "en"), "text": "/help"}});
+    let client = reqwest::Client::new();
+    let url = format!("http://{listen}/tg-hook");
+    let wrong = client
+        .post(&url)
+        .header("x-telegram-bot-api-secret-token", "nope")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = client
+        .post(&url)
+        .header("x-telegram-bot-api-secret-token", "s3cret-token")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert!(right.status().is_success());
+    let sent = h.sent(1).await;
+    assert!(text_of(&sent[0]).contains("/report"));
+    h.stop().await;
+}
