@@ -88,6 +88,19 @@ fn looks_like_password(v: &str) -> bool {
     v.chars().any(|c| c.is_ascii_digit()) || v.chars().any(|c| c.is_ascii_punctuation())
 }
 
+/// Digits glued to letters (`jf8899`, `user_2026`) are an id or a handle, not a code — unless
+/// the letters are a code word themselves (`code123456`, `otp 482913`).
+fn part_of_an_id(text: &str, start: usize) -> bool {
+    let head = &text[..start];
+    let word_start = head
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| {
+            i + head[i..].chars().next().map_or(1, char::len_utf8)
+        });
+    let word = &head[word_start..];
+    !word.is_empty() && !matches!(word, "code" | "otp" | "pin" | "sms" | "is")
+}
+
 /// Finds and redacts the secrets of a message.
 pub fn guard(n: &Normalized) -> Guarded {
     let text = &n.text;
@@ -102,7 +115,7 @@ pub fn guard(n: &Normalized) -> Guarded {
     for re in [&*CODE_AFTER, &*CODE_BEFORE] {
         for c in re.captures_iter(text) {
             let m = c.get(1).expect("group");
-            if !overlaps(&spans, m.start(), m.end()) {
+            if !overlaps(&spans, m.start(), m.end()) && !part_of_an_id(text, m.start()) {
                 spans.push((m.start(), m.end(), SecretKind::VerificationCode));
             }
         }
@@ -169,6 +182,15 @@ mod tests {
 
     fn g(s: &str) -> Guarded {
         guard(&Normalizer::new(&[]).unwrap().normalize(s))
+    }
+
+    #[test]
+    fn ids_with_digits_are_not_codes() {
+        let r = g("解封微信 先付300 加V jf8899 验证码 482913");
+        assert!(r.redacted.contains("jf8899"), "{}", r.redacted);
+        assert!(!r.redacted.contains("482913"));
+        assert!(!g("code482913 thanks").redacted.contains("482913"));
+        assert!(!g("验证码482913").redacted.contains("482913"));
     }
 
     #[test]

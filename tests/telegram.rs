@@ -608,3 +608,59 @@ async fn webhook_mode_checks_the_secret_token() {
     assert!(text_of(&sent[0]).contains("/report"));
     h.stop().await;
 }
+
+/// The `safepath telegram` binary itself, at the most verbose log level: a typed code and
+/// password reach neither its logs nor its data directory (teloxide's own tracing included).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_binary_logs_no_secret_even_at_trace() {
+    let (fake, base) = start_fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("bot.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"))
+        .args(["--data", data.to_str().unwrap(), "telegram"])
+        .env("TELOXIDE_TOKEN", TOKEN)
+        .env("TELOXIDE_API_URL", &base)
+        .env("SAFEPATH_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // The harness only talks to the fake here; its own store is a spare one.
+    let spare = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&spare.path().join("d")).unwrap());
+    let h = Harness {
+        fake,
+        session: Arc::new(Session::new(common::engine(), store.clone(), 1).unwrap()),
+        store,
+        stop: None,
+        done: None,
+        _dir: spare,
+        dir_path: data.clone(),
+    };
+    h.wait_for(|i| i.calls.iter().filter(|c| c.0 == "setmycommands").count() == 2)
+        .await;
+    h.private(21, "zh-hans", "客服说要验证码 验证码是 482913");
+    h.private(21, "zh-hans", "我的密码是 Mima@2026pw 帮我登录");
+    let sent = h.sent(2).await;
+    for m in &sent {
+        assert!(!text_of(m).contains("482913") && !text_of(m).contains("Mima@2026pw"));
+    }
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let logs = std::fs::read(&log).unwrap();
+    assert!(
+        common::contains(&logs, "update"),
+        "the bot logged its updates"
+    );
+    for secret in ["482913", "Mima@2026pw"] {
+        assert!(
+            !common::contains(&logs, secret),
+            "{secret} in the logs:\n{}",
+            String::from_utf8_lossy(&logs)
+        );
+        assert!(!common::contains(&common::all_bytes_under(&data), secret));
+    }
+}

@@ -38,3 +38,107 @@ pub fn all_bytes_under(dir: &Path) -> Vec<u8> {
 pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// A sled store whose writes (or reads) can be made to fail, as on a full disk or a dying volume.
+pub struct FaultyStore {
+    pub inner: SledStore,
+    pub fail_writes: std::sync::atomic::AtomicBool,
+    pub fail_reads: std::sync::atomic::AtomicBool,
+}
+
+use safepath::store::{Reputation, StoreError};
+use std::sync::atomic::Ordering::Relaxed;
+
+impl FaultyStore {
+    pub fn open(dir: &Path) -> FaultyStore {
+        FaultyStore {
+            inner: SledStore::open(dir).unwrap(),
+            fail_writes: false.into(),
+            fail_reads: false.into(),
+        }
+    }
+    fn w(&self) -> Result<(), StoreError> {
+        if self.fail_writes.load(Relaxed) {
+            Err(StoreError::Write(
+                "No space left on device (os error 28)".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+    fn r(&self) -> Result<(), StoreError> {
+        if self.fail_reads.load(Relaxed) {
+            Err(StoreError::Read("Input/output error (os error 5)".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for FaultyStore {
+    fn salt(&self) -> Result<Vec<u8>, StoreError> {
+        self.r()?;
+        self.inner.salt()
+    }
+    fn load_state(&self, u: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.r()?;
+        self.inner.load_state(u)
+    }
+    fn save_state(&self, u: &str, s: &[u8]) -> Result<(), StoreError> {
+        self.w()?;
+        self.inner.save_state(u, s)
+    }
+    fn delete_user(&self, u: &str) -> Result<(), StoreError> {
+        self.w()?;
+        self.inner.delete_user(u)
+    }
+    fn append_report(
+        &self,
+        d: &str,
+        r: safepath::report::Report,
+    ) -> Result<(u64, bool), StoreError> {
+        self.w()?;
+        self.inner.append_report(d, r)
+    }
+    fn reports(
+        &self,
+        a: u64,
+        s: u64,
+        l: usize,
+    ) -> Result<Vec<safepath::report::Report>, StoreError> {
+        self.r()?;
+        self.inner.reports(a, s, l)
+    }
+    fn reputation(&self, k: &[String]) -> Result<Vec<Reputation>, StoreError> {
+        self.r()?;
+        self.inner.reputation(k)
+    }
+    fn bump(&self, k: &[String], n: u64) -> Result<(), StoreError> {
+        self.w()?;
+        self.inner.bump(k, n)
+    }
+    fn expire_states(&self, b: u64) -> Result<usize, StoreError> {
+        self.w()?;
+        self.inner.expire_states(b)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.w()?;
+        self.inner.flush()
+    }
+    fn take_token(
+        &self,
+        k: &str,
+        r: safepath::limit::Rate,
+        n: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.inner.take_token(k, r, n)
+    }
+    fn setting(&self, k: &str) -> Result<Option<String>, StoreError> {
+        self.r()?;
+        self.inner.setting(k)
+    }
+    fn set_setting(&self, k: &str, v: &str) -> Result<(), StoreError> {
+        self.w()?;
+        self.inner.set_setting(k, v)
+    }
+}
