@@ -300,9 +300,32 @@ pub enum Owner {
 #[derive(Debug, Clone)]
 pub struct Patterns {
     pub set: RegexSet,
-    pub each: Vec<Regex>,
+    /// The expanded form of each pattern, compiled on first use (the set already validated it):
+    /// start-up pays for one set, not for hundreds of regexes most messages never need.
+    expanded: Vec<String>,
+    compiled: Vec<std::sync::OnceLock<Regex>>,
     pub source: Vec<String>,
     pub owner: Vec<Owner>,
+}
+
+impl Patterns {
+    pub fn len(&self) -> usize {
+        self.expanded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.expanded.is_empty()
+    }
+
+    /// Pattern `i` alone, to find where it matched.
+    pub fn regex(&self, i: usize) -> &Regex {
+        self.compiled[i].get_or_init(|| {
+            regex::RegexBuilder::new(&self.expanded[i])
+                .size_limit(64 << 20)
+                .build()
+                .expect("validated when the catalog was loaded")
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -731,7 +754,7 @@ impl Builder {
             .collect();
         let mut sources = Vec::new();
         let mut owners = Vec::new();
-        let mut each = Vec::new();
+        let mut each: Vec<String> = Vec::new();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
             let expanded = match self.expand(&p) {
@@ -750,9 +773,10 @@ impl Builder {
                 self.err(&file, &entry, format!("pattern `{p}` contains `{v}` (perhaps through a macro), which the normaliser rewrites to `{c}`: write `{c}`"));
                 continue;
             }
-            match Regex::new(&expanded) {
-                Ok(r) => {
-                    each.push(r);
+            // Syntax only (no compilation): the set below compiles them all at once.
+            match regex_syntax::Parser::new().parse(&expanded) {
+                Ok(_) => {
+                    each.push(expanded);
                     sources.push(p);
                     owners.push(owner);
                 }
@@ -762,7 +786,7 @@ impl Builder {
                 }
             }
         }
-        let set = RegexSetBuilder::new(each.iter().map(|r| r.as_str()))
+        let set = RegexSetBuilder::new(&each)
             .size_limit(64 << 20)
             .dfa_size_limit(64 << 20)
             .build();
@@ -795,7 +819,8 @@ impl Builder {
             commands: self.commands,
             patterns: Patterns {
                 set: set?,
-                each,
+                compiled: each.iter().map(|_| std::sync::OnceLock::new()).collect(),
+                expanded: each,
                 source: sources,
                 owner: owners,
             },

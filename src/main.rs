@@ -189,7 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     c.intents.len(),
                     c.nodes.len(),
                     c.signals.len(),
-                    c.patterns.each.len()
+                    c.patterns.len()
                 );
                 Ok(ExitCode::SUCCESS)
             } else {

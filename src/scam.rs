@@ -197,7 +197,9 @@ pub fn detect(
         match catalog.patterns.owner[p] {
             Owner::Signal(s) if hit[s].is_none() => {
                 let def = &catalog.signals[s];
-                hit[s] = catalog.patterns.each[p]
+                hit[s] = catalog
+                    .patterns
+                    .regex(p)
                     .find_iter(text)
                     .find(|m| {
                         !def.negatable
@@ -210,7 +212,9 @@ pub fn detect(
                     .map(|m| m.as_str().to_owned());
             }
             Owner::Context(c) if ctx[c].is_none() => {
-                ctx[c] = catalog.patterns.each[p]
+                ctx[c] = catalog
+                    .patterns
+                    .regex(p)
                     .find(text)
                     .map(|m| m.as_str().to_owned());
             }
