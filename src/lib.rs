@@ -27,6 +27,7 @@ pub mod report;
 pub mod scam;
 pub mod session;
 pub mod store;
+pub mod store_redis;
 pub mod telegram;
 
 use serde::{Deserialize, Serialize};

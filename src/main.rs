@@ -31,6 +31,10 @@ struct Cli {
         default_value = "./safepath-data"
     )]
     data: PathBuf,
+    /// Where state and reports live: `sled` (the data directory) or `redis://host:port/db`,
+    /// shared by several instances.
+    #[arg(long, global = true, env = "SAFEPATH_STORE", default_value = "sled")]
+    store: String,
     /// Load the intent catalog from this directory instead of the one built in.
     #[arg(long, global = true, env = "SAFEPATH_INTENTS")]
     intents: Option<PathBuf>,
@@ -111,6 +115,17 @@ fn engine(cli: &Cli) -> Result<Engine> {
 }
 
 fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
+    if cli.store.starts_with("redis://") || cli.store.starts_with("rediss://") {
+        let s = safepath::store_redis::RedisStore::open(&cli.store, cli.idle_secs)
+            .context("opening the redis store")?;
+        return Ok(Arc::new(s));
+    }
+    if cli.store != "sled" {
+        anyhow::bail!(
+            "--store must be `sled` or a redis://… URL, not `{}`",
+            cli.store
+        );
+    }
     let s = SledStore::open(&cli.data)
         .with_context(|| format!("opening the data directory {}", cli.data.display()))?;
     Ok(Arc::new(s))

@@ -85,7 +85,12 @@ fn read_err(e: impl std::fmt::Display) -> StoreError {
 
 /// The stored state carries the time of its last turn in its first 8 bytes (big-endian), so
 /// expiry does not need to decode it.
-fn stamp(now: u64, state: &[u8]) -> Vec<u8> {
+pub(crate) fn unstamp(v: &[u8]) -> Option<(u64, &[u8])> {
+    let at = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    Some((at, &v[8..]))
+}
+
+pub(crate) fn stamp(now: u64, state: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + state.len());
     v.extend_from_slice(&now.to_be_bytes());
     v.extend_from_slice(state);
@@ -175,12 +180,8 @@ impl Store for SledStore {
     }
 
     fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .states
-            .get(user)
-            .map_err(read_err)?
-            .filter(|v| v.len() >= 8)
-            .map(|v| v[8..].to_vec()))
+        let v = self.states.get(user).map_err(read_err)?;
+        Ok(v.as_deref().and_then(unstamp).map(|(_, s)| s.to_vec()))
     }
 
     fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError> {
@@ -281,11 +282,7 @@ impl Store for SledStore {
         let mut n = 0;
         for kv in self.states.iter() {
             let (k, v) = kv.map_err(read_err)?;
-            let at = v
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes);
-            if at.is_none_or(|t| t < before) {
+            if unstamp(&v).is_none_or(|(t, _)| t < before) {
                 self.states.remove(k).map_err(write_err)?;
                 n += 1;
             }

@@ -1,0 +1,257 @@
+//! The shared store: Redis, for several instances behind a load balancer. Same contract as the
+//! embedded [`SledStore`](crate::store::SledStore) — one test suite runs against both.
+//!
+//! Keys (all under `safepath:`): `salt`, `state:{user}` (8-byte stamp + state, expiring by TTL),
+//! `report:seq` (ids), `report:ids` (sorted set by id), `report:data` (hash id → JSON),
+//! `report:key:{dedup}` (id), `rep:{contact}` (hash count/first_seen/last_seen), `bucket:{key}`,
+//! `setting:{key}`.
+//!
+//! Durability: a report is acknowledged once Redis has it; that it survives a Redis crash depends
+//! on Redis's persistence (`appendonly yes`, `appendfsync always` for the sled guarantee).
+
+use std::time::Duration;
+
+use redis::{Commands, Script};
+
+use crate::limit::{Bucket, Rate};
+use crate::report::Report;
+use crate::store::{stamp, unstamp, Reputation, Store, StoreError};
+
+const P: &str = "safepath:";
+
+/// Appends a report unless its dedup key exists; the id comes from one counter, so ids stay
+/// unique across instances. KEYS: dedup key, seq, ids, data. ARGV: report JSON starting with
+/// `{"id":0`, dedup TTL-less.
+const APPEND: &str = r#"
+local existing = redis.call('GET', KEYS[1])
+if existing then return {tonumber(existing), 0} end
+local id = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], id)
+redis.call('ZADD', KEYS[3], id, id)
+redis.call('HSET', KEYS[4], id, '{"id":' .. id .. string.sub(ARGV[1], 8))
+return {id, 1}
+"#;
+
+/// One more sighting of a contact. KEYS: rep key. ARGV: now.
+const BUMP: &str = r#"
+redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1])
+redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
+return 1
+"#;
+
+pub struct RedisStore {
+    pool: r2d2::Pool<redis::Client>,
+    /// Conversations expire this long after their last write.
+    ttl_secs: u64,
+    append: Script,
+    bump: Script,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Write(format!("redis: {e}"))
+}
+
+impl RedisStore {
+    /// Connects (and checks the connection) to `url` (`redis://host:port/db`).
+    pub fn open(url: &str, ttl_secs: u64) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Foreign {
+            path: url.into(),
+            why: e.to_string(),
+        })?;
+        let pool = r2d2::Pool::builder()
+            .max_size(16)
+            .connection_timeout(Duration::from_secs(5))
+            .build(client)
+            .map_err(|e| StoreError::Read(format!("cannot reach redis at {url}: {e}")))?;
+        let s = RedisStore {
+            pool,
+            ttl_secs: ttl_secs.max(1),
+            append: Script::new(APPEND),
+            bump: Script::new(BUMP),
+        };
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).map_err(err)?;
+        // The first instance sets the salt; every other one reads the same.
+        let _: bool = s
+            .con()?
+            .set_nx(format!("{P}salt"), &salt[..])
+            .map_err(err)?;
+        Ok(s)
+    }
+
+    fn con(&self) -> Result<r2d2::PooledConnection<redis::Client>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Read(format!("redis unavailable: {e}")))
+    }
+}
+
+impl Store for RedisStore {
+    fn salt(&self) -> Result<Vec<u8>, StoreError> {
+        let v: Option<Vec<u8>> = self.con()?.get(format!("{P}salt")).map_err(err)?;
+        v.ok_or_else(|| StoreError::Read("the salt is missing".into()))
+    }
+
+    fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let v: Option<Vec<u8>> = self.con()?.get(format!("{P}state:{user}")).map_err(err)?;
+        Ok(v.as_deref().and_then(unstamp).map(|(_, s)| s.to_vec()))
+    }
+
+    fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError> {
+        let bytes = stamp(crate::session::now(), state);
+        let _: () = self
+            .con()?
+            .set_ex(format!("{P}state:{user}"), bytes, self.ttl_secs)
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn delete_user(&self, user: &str) -> Result<(), StoreError> {
+        let _: () = self.con()?.del(format!("{P}state:{user}")).map_err(err)?;
+        Ok(())
+    }
+
+    fn append_report(&self, dedup: &str, mut report: Report) -> Result<(u64, bool), StoreError> {
+        report.id = 0;
+        let json = serde_json::to_string(&report).map_err(err)?;
+        debug_assert!(json.starts_with(r#"{"id":0"#));
+        let (id, new): (u64, u8) = self
+            .append
+            .key(format!("{P}report:key:{dedup}"))
+            .key(format!("{P}report:seq"))
+            .key(format!("{P}report:ids"))
+            .key(format!("{P}report:data"))
+            .arg(json)
+            .invoke(&mut *self.con()?)
+            .map_err(err)?;
+        Ok((id, new == 1))
+    }
+
+    fn reports(&self, after: u64, since: u64, limit: usize) -> Result<Vec<Report>, StoreError> {
+        let mut out = Vec::new();
+        let mut con = self.con()?;
+        let mut from = after;
+        while out.len() < limit {
+            let ids: Vec<u64> = con
+                .zrangebyscore_limit(
+                    format!("{P}report:ids"),
+                    format!("({from}"),
+                    "+inf",
+                    0,
+                    1000,
+                )
+                .map_err(err)?;
+            let Some(&last) = ids.last() else { break };
+            let data: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(format!("{P}report:data"))
+                .arg(&ids)
+                .query(&mut *con)
+                .map_err(err)?;
+            for j in data.into_iter().flatten() {
+                match serde_json::from_str::<Report>(&j) {
+                    Ok(r) if r.time >= since => out.push(r),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "skipping an unreadable report"),
+                }
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            from = last;
+        }
+        Ok(out)
+    }
+
+    fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError> {
+        let mut con = self.con()?;
+        keys.iter()
+            .map(|k| {
+                let (count, first, last): (Option<u64>, Option<u64>, Option<u64>) =
+                    redis::cmd("HMGET")
+                        .arg(format!("{P}rep:{k}"))
+                        .arg(&["count", "first_seen", "last_seen"])
+                        .query(&mut *con)
+                        .map_err(err)?;
+                Ok(Reputation {
+                    count: count.unwrap_or(0),
+                    first_seen: first.unwrap_or(0),
+                    last_seen: last.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    fn bump(&self, keys: &[String], now: u64) -> Result<(), StoreError> {
+        let mut con = self.con()?;
+        for k in keys {
+            let _: i64 = self
+                .bump
+                .key(format!("{P}rep:{k}"))
+                .arg(now)
+                .invoke(&mut *con)
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn expire_states(&self, before: u64) -> Result<usize, StoreError> {
+        // Redis expires them by TTL; this sweeps those written before `before` when the idle
+        // time was shortened since.
+        let mut con = self.con()?;
+        let keys: Vec<String> = con
+            .scan_match::<_, String>(format!("{P}state:*"))
+            .map_err(err)?
+            .collect();
+        let mut n = 0;
+        for k in keys {
+            let v: Option<Vec<u8>> = con.get(&k).map_err(err)?;
+            if v.as_deref()
+                .and_then(unstamp)
+                .is_none_or(|(t, _)| t < before)
+            {
+                let _: () = con.del(&k).map_err(err)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn take_token(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        let k = format!("{P}bucket:{key}");
+        let mut con = self.con()?;
+        // Optimistic: the same arithmetic as every store, retried if another instance wrote the
+        // bucket in between.
+        let wait: Option<u64> = redis::transaction(&mut *con, &[&k], |con, pipe| {
+            let old: Option<String> = con.get(&k)?;
+            let old = old
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<Bucket>(s).ok());
+            let (b, wait) = Bucket::take(old, rate, now_ms);
+            let ttl =
+                (60_000 * u64::from(rate.burst) / u64::from(rate.per_minute.max(1))).max(1000);
+            pipe.pset_ex(&k, serde_json::to_string(&b).unwrap_or_default(), ttl)
+                .ignore()
+                .query::<()>(con)?;
+            Ok(Some(wait))
+        })
+        .map_err(err)?;
+        Ok(wait)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.con()?.get(format!("{P}setting:{key}")).map_err(err)
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let _: () = self
+            .con()?
+            .set(format!("{P}setting:{key}"), value)
+            .map_err(err)?;
+        Ok(())
+    }
+}
