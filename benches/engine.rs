@@ -7,7 +7,6 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use safepath::catalog::Catalog;
 use safepath::engine::Engine;
 use safepath::session::Session;
 use safepath::store::{SledStore, Store};
@@ -105,7 +104,7 @@ fn startup(c: &mut Criterion) {
     let mut g = c.benchmark_group("startup");
     g.sample_size(10);
     g.bench_function("catalog_load_and_compile", |b| {
-        b.iter(|| black_box(Engine::new(Catalog::shipped().unwrap()).unwrap()))
+        b.iter(|| black_box(Engine::shipped().unwrap()))
     });
     g.finish();
 }

@@ -107,11 +107,11 @@ enum Format {
 }
 
 fn engine(cli: &Cli) -> Result<Engine> {
-    let catalog = match &cli.intents {
-        Some(dir) => Catalog::from_dir(dir)?,
-        None => Catalog::shipped()?,
-    };
-    Ok(Engine::new(catalog)?)
+    match &cli.intents {
+        // Another catalog is audited before it may answer anyone.
+        Some(dir) => Ok(Engine::new(Catalog::from_dir(dir)?)?),
+        None => Ok(Engine::shipped()?),
+    }
 }
 
 fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
