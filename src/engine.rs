@@ -91,7 +91,7 @@ impl Engine {
         let normalized = c.normalizer.normalize(raw);
         let lang = detect_lang(&normalized.text);
         let guarded = guard::guard(&normalized);
-        let matched: Vec<usize> = c.patterns.set.matches(&guarded.text).into_iter().collect();
+        let matched: Vec<usize> = c.patterns.matches(&guarded.text);
         let mut scam = scam::detect(c, &guarded.text, &matched, &[]);
         let contacts: Vec<Indicator> = scam
             .indicators
@@ -360,7 +360,7 @@ impl Engine {
         let mut errs = Vec::new();
         for (entry, text) in texts {
             let n = c.normalizer.normalize(text);
-            let matched: Vec<usize> = c.patterns.set.matches(&n.text).into_iter().collect();
+            let matched: Vec<usize> = c.patterns.matches(&n.text);
             let found = scam::detect(c, &n.text, &matched, &[]);
             // A warning ("whoever asks for your code is a scammer") may name what it warns about.
             if found.signals.iter().any(|s| s.weight < 0.0) {

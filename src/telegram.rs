@@ -752,6 +752,10 @@ pub async fn run(
             extra,
         } => {
             use teloxide::update_listeners::webhooks;
+            // Listen before Telegram is told the URL: it may post at once.
+            let tcp = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("listening on {listen}: {e}"))?;
             let options = webhooks::Options::new(listen, url).secret_token(secret.clone());
             let (listener, stop, router) = webhooks::axum_to_router(bot, options)
                 .await
@@ -761,9 +765,6 @@ pub async fn run(
                     check_secret(secret.clone(), req, next)
                 }))
                 .merge(extra);
-            let tcp = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|e| format!("listening on {listen}: {e}"))?;
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(stop).await {
                     tracing::error!(error = %e, "the webhook server stopped");
