@@ -164,3 +164,42 @@ fn a_foreign_data_directory_is_refused() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("not a safepath data directory"), "{err}");
 }
+
+/// Missing or malformed secrets stop the network frontends with one clear line, never a panic.
+#[test]
+fn missing_or_malformed_tokens_are_one_line_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+        (&["telegram"], &[], "TELOXIDE_TOKEN is not set"),
+        (
+            &["telegram"],
+            &[("TELOXIDE_TOKEN", "not-a-token")],
+            "TELOXIDE_TOKEN is malformed",
+        ),
+        (
+            &["serve"],
+            &[("SAFEPATH_API_TOKEN", "")],
+            "SAFEPATH_API_TOKEN is empty",
+        ),
+        (
+            &["--store", "postgres://x", "serve"],
+            &[("SAFEPATH_API_TOKEN", "t")],
+            "--store must be",
+        ),
+    ];
+    for (args, env, expect) in cases {
+        let mut c = safepath(d.path());
+        c.env_remove("TELOXIDE_TOKEN")
+            .env_remove("SAFEPATH_API_TOKEN")
+            .env_remove("SAFEPATH_STORE");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}
