@@ -169,7 +169,8 @@ fn a_foreign_data_directory_is_refused() {
 #[test]
 fn missing_or_malformed_tokens_are_one_line_errors() {
     let d = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         (&["telegram"], &[], "TELOXIDE_TOKEN is not set"),
         (
             &["telegram"],

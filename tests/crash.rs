@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use safepath::session::Session;
 use safepath::store::{SledStore, Store};
@@ -20,14 +20,6 @@ use serde_json::{json, Value};
 
 const ROUNDS: usize = 6;
 const TOKEN: &str = "crash-test-token";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start(data: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_safepath"))
@@ -40,19 +32,6 @@ fn start(data: &Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> Option<Value> {
@@ -89,10 +68,10 @@ async fn acknowledged_writes_survive_repeated_sigkill() {
     let acks = Arc::new(Mutex::new(Acks::default()));
     let mut seq = 0u64;
     for round in 0..ROUNDS {
-        let port = free_port();
+        let port = common::free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut child = start(&data, port);
-        wait_healthy(&http, &base).await;
+        common::wait_healthy(&base).await;
 
         // Conversations: a few quick steps, then quiet for longer than the flush interval.
         let mut convs = Vec::new();

@@ -48,14 +48,7 @@ async fn the_api_answers_503_when_the_store_fails() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FaultyStore::open(dir.path()));
     let session = Arc::new(Session::new(common::engine(), store.clone(), 3600).unwrap());
-    let api = Arc::new(safepath::http::Api::new(session, "t").unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(safepath::http::serve(
-        listener,
-        safepath::http::router(api),
-        std::future::pending(),
-    ));
+    let base = common::spawn_api(session, "t").await;
     let http = reqwest::Client::new();
     store.fail_writes.store(true, Relaxed);
     let r = http

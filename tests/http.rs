@@ -25,14 +25,7 @@ impl Server {
         let session = Session::new(common::engine(), store, 3600)
             .unwrap()
             .with_rate(rate);
-        let api = Arc::new(safepath::http::Api::new(Arc::new(session), TOKEN).unwrap());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(safepath::http::serve(
-            listener,
-            safepath::http::router(api),
-            std::future::pending(),
-        ));
+        let base = common::spawn_api(Arc::new(session), TOKEN).await;
         Server {
             base,
             http: Client::new(),

@@ -6,7 +6,6 @@ mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -69,11 +68,7 @@ async fn the_http_api_keeps_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = dir.path().join("serve.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut child = bin()
         .args(["--data", data.to_str().unwrap(), "serve", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
@@ -85,11 +80,7 @@ async fn the_http_api_keeps_no_secret() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_healthy(&base).await;
     for (i, m) in secret_messages().into_iter().enumerate() {
         for (path, body) in [
             ("/v1/messages", json!({"user": "u", "text": m})),

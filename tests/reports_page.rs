@@ -49,14 +49,7 @@ async fn the_reports_page_shows_the_recorded_reports() {
         let key = session.user_key("test", "agent");
         session.record("test", &key, &a, None, now()).unwrap();
     }
-    let api = Arc::new(safepath::http::Api::new(session, TOKEN).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/#token={TOKEN}", listener.local_addr().unwrap());
-    tokio::spawn(safepath::http::serve(
-        listener,
-        safepath::http::router(api),
-        std::future::pending(),
-    ));
+    let url = format!("{}/#token={TOKEN}", common::spawn_api(session, TOKEN).await);
 
     let profile = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(chrome)

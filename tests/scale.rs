@@ -2,8 +2,9 @@
 //! other, reports recorded on both are all found with unique ids, and flood control holds across
 //! them. Needs `SAFEPATH_TEST_REDIS` (see tests/store_suite.rs).
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -22,11 +23,7 @@ impl Drop for Instance {
 
 fn start(store: &str) -> Instance {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_safepath"))
         .args(["--data", dir.path().to_str().unwrap(), "--store", store])
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -70,16 +67,7 @@ async fn two_instances_share_one_redis() {
     let (a, b) = (start(&url), start(&url));
     let http = reqwest::Client::new();
     for i in [&a, &b] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http
-            .get(format!("{}/healthz", i.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "an instance did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::wait_healthy(&i.base).await;
     }
     // Turn 1 on the first instance, turn 2 on the second.
     let (_, t1) = post(

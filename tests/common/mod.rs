@@ -142,3 +142,43 @@ impl Store for FaultyStore {
         self.inner.set_setting(k, v)
     }
 }
+
+/// Serves the HTTP API for `session` on a free 127.0.0.1 port until the test ends; its base URL.
+pub async fn spawn_api(session: Arc<Session>, token: &str) -> String {
+    let api = Arc::new(safepath::http::Api::new(session, token).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(safepath::http::serve(
+        listener,
+        safepath::http::router(api),
+        std::future::pending(),
+    ));
+    base
+}
+
+/// A free port on 127.0.0.1 for a process the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (up to 30 s) until a started `safepath serve` answers /healthz.
+pub async fn wait_healthy(base: &str) {
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not come up at {base}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
