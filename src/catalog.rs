@@ -1,5 +1,5 @@
 //! The knowledge of the product, loaded from the TOML files in `intents/` (compiled into the
-//! binary, or read from `--intents DIR`) and compiled once into one [`regex::RegexSet`].
+//! binary, or read from `--intents DIR`) and compiled once into [`Patterns`].
 //!
 //! In: TOML text per file. Out: a validated [`Catalog`] — intents with their patterns, dialogue
 //! nodes with Chinese and English replies, scam signals and contexts, notices, aliases — or every
@@ -295,8 +295,8 @@ pub enum Owner {
     Context(usize),
 }
 
-/// Every pattern of the catalog, in one set: a message is scanned once whatever the number of
-/// intents; only the patterns that fired are run again, for positions.
+/// Every pattern of the catalog: [`Patterns::matches`] finds which match a message in one
+/// literal pass plus anchored checks; only those are run again, for positions.
 #[derive(Debug, Clone)]
 pub struct Patterns {
     /// One automaton over the literals some match of each pattern must begin with: a single pass

@@ -1,5 +1,5 @@
 //! Stage 4: what the person wants. Scores every intent of the catalog from the patterns that
-//! fired in the one [`regex::RegexSet`] pass, and ranks them with a confidence.
+//! fired ([`crate::catalog::Patterns::matches`]), and ranks them with a confidence.
 //!
 //! In: the indices of the catalog patterns that matched. Out: [`IntentResult`] — the best intent,
 //! its confidence, and the ranked candidates with the patterns that fired for each.
