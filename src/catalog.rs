@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
-use regex::Regex;
+use regex_automata::meta::Regex;
 use serde::Deserialize;
 
 use crate::normalize::Normalizer;
@@ -308,40 +308,58 @@ pub struct Patterns {
     literal_owner: Vec<usize>,
     /// Patterns with no usable prefix literal: always run.
     always: Vec<usize>,
-    /// Each pattern for anchored checks at a literal's position, compiled at load: this also
-    /// proves every pattern compiles within the size limits, so nothing can fail later.
-    anchored: Vec<regex_automata::meta::Regex>,
-    /// The expanded form of each pattern, compiled on first use (validated at load).
-    expanded: Vec<String>,
-    compiled: Vec<std::sync::OnceLock<Regex>>,
+    /// Each pattern, compiled once at load: checked anchored at a literal's position, and run
+    /// again for positions when it matched.
+    each: Vec<Regex>,
     pub source: Vec<String>,
     pub owner: Vec<Owner>,
 }
 
+/// One pattern compiled: its regex and the literals every match of it begins with (`None`: it
+/// has no usable prefix literal and must always be run).
+pub struct Compiled {
+    regex: Regex,
+    prefixes: Option<Vec<Vec<u8>>>,
+}
+
 impl Patterns {
+    /// Parses once, compiles, and extracts the prefix literals of one (expanded) pattern.
+    pub fn compile(expanded: &str) -> Result<Compiled, String> {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        let hir = regex_syntax::Parser::new()
+            .parse(expanded)
+            .map_err(|e| e.to_string())?;
+        let prefixes = Extractor::new()
+            .kind(ExtractKind::Prefix)
+            .extract(&hir)
+            .literals()
+            .filter(|lits| !lits.is_empty() && lits.iter().all(|l| !l.is_empty()))
+            .map(|lits| lits.iter().map(|l| l.as_bytes().to_vec()).collect());
+        let regex = Regex::builder()
+            .configure(Regex::config().nfa_size_limit(Some(64 << 20)))
+            .build_from_hir(&hir)
+            .map_err(|e| e.to_string())?;
+        Ok(Compiled { regex, prefixes })
+    }
+
     fn new(
-        expanded: Vec<String>,
+        compiled: Vec<Compiled>,
         source: Vec<String>,
         owner: Vec<Owner>,
     ) -> Result<Patterns, String> {
-        use regex_syntax::hir::literal::{ExtractKind, Extractor};
         let mut literals: Vec<Vec<u8>> = Vec::new();
         let mut literal_owner = Vec::new();
         let mut always = Vec::new();
-        for (i, x) in expanded.iter().enumerate() {
-            let hir = regex_syntax::Parser::new()
-                .parse(x)
-                .map_err(|e| e.to_string())?;
-            let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-            match seq.literals() {
-                Some(lits) if !lits.is_empty() && lits.iter().all(|l| !l.is_empty()) => {
-                    for l in lits {
-                        literals.push(l.as_bytes().to_vec());
-                        literal_owner.push(i);
-                    }
+        let mut each = Vec::with_capacity(compiled.len());
+        for (i, c) in compiled.into_iter().enumerate() {
+            match c.prefixes {
+                Some(lits) => {
+                    literal_owner.extend(std::iter::repeat_n(i, lits.len()));
+                    literals.extend(lits);
                 }
-                _ => always.push(i),
+                None => always.push(i),
             }
+            each.push(c.regex);
         }
         let prefilter = aho_corasick::AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::Standard)
@@ -351,22 +369,7 @@ impl Patterns {
             prefilter,
             literal_owner,
             always,
-            compiled: expanded
-                .iter()
-                .map(|_| std::sync::OnceLock::new())
-                .collect(),
-            anchored: expanded
-                .iter()
-                .map(|x| {
-                    regex_automata::meta::Regex::builder()
-                        .configure(
-                            regex_automata::meta::Regex::config().nfa_size_limit(Some(64 << 20)),
-                        )
-                        .build(x)
-                        .map_err(|e| e.to_string())
-                })
-                .collect::<Result<_, _>>()?,
-            expanded,
+            each,
             source,
             owner,
         })
@@ -375,9 +378,9 @@ impl Patterns {
     /// Indices of the patterns that match `text`, ascending.
     pub fn matches(&self, text: &str) -> Vec<usize> {
         use regex_automata::{Anchored, Input};
-        let mut hit = vec![false; self.expanded.len()];
+        let mut hit = vec![false; self.each.len()];
         for &i in &self.always {
-            hit[i] = self.regex(i).is_match(text);
+            hit[i] = self.each[i].is_match(text);
         }
         // Every match starts with one of its pattern's literals: try the pattern anchored there.
         for m in self.prefilter.find_overlapping_iter(text) {
@@ -387,7 +390,7 @@ impl Patterns {
                     .range(m.start()..)
                     .anchored(Anchored::Yes)
                     .earliest(true);
-                hit[i] = self.anchored[i].search_half(&input).is_some();
+                hit[i] = self.each[i].search_half(&input).is_some();
             }
         }
         hit.iter()
@@ -398,22 +401,16 @@ impl Patterns {
     }
 
     pub fn len(&self) -> usize {
-        self.expanded.len()
+        self.each.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.expanded.is_empty()
+        self.each.is_empty()
     }
 
     /// Pattern `i` alone, to find where it matched.
     pub fn regex(&self, i: usize) -> &Regex {
-        self.compiled[i].get_or_init(|| {
-            regex::RegexBuilder::new(&self.expanded[i])
-                .size_limit(64 << 20)
-                .dfa_size_limit(8 << 20)
-                .build()
-                .expect("validated when the catalog was loaded")
-        })
+        &self.each[i]
     }
 }
 
@@ -843,7 +840,7 @@ impl Builder {
             .collect();
         let mut sources = Vec::new();
         let mut owners = Vec::new();
-        let mut each: Vec<String> = Vec::new();
+        let mut each: Vec<Compiled> = Vec::new();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
             let expanded = match self.expand(&p) {
@@ -862,10 +859,9 @@ impl Builder {
                 self.err(&file, &entry, format!("pattern `{p}` contains `{v}` (perhaps through a macro), which the normaliser rewrites to `{c}`: write `{c}`"));
                 continue;
             }
-            // Syntax only; each pattern is compiled when a message first needs it.
-            match regex_syntax::Parser::new().parse(&expanded) {
-                Ok(_) => {
-                    each.push(expanded);
+            match Patterns::compile(&expanded) {
+                Ok(c) => {
+                    each.push(c);
                     sources.push(p);
                     owners.push(owner);
                 }

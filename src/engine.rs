@@ -136,9 +136,10 @@ impl Engine {
         self.respond_to(state, a, forwarded, mv)
     }
 
-    /// A frontend command: the turn that shows `node` (the menu when there is no such node).
-    pub fn command(&self, state: &State, command: Command) -> Turn {
-        self.respond_to(state, &self.analyze(""), false, Move::Command(command))
+    /// A frontend command as a turn; `a` is the analysis the turn reports (of an empty
+    /// message: a command carries no text).
+    pub fn command(&self, state: &State, a: &Analysis, command: Command) -> Turn {
+        self.respond_to(state, a, false, Move::Command(command))
     }
 
     fn respond_to(&self, state: &State, a: &Analysis, forwarded: bool, mv: Move) -> Turn {

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use crate::reply::Reply;
 use crate::report::{self, Report};
 use crate::scam::ScamResult;
-use crate::session::{now, Session, SessionError};
+use crate::session::{now, off_thread, Session, SessionError};
 use crate::store::StoreError;
 use crate::Lang;
 
@@ -85,6 +85,21 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// A field of the right type with a value the API does not accept.
+    fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+    }
+}
+
+/// An id (a ticket's, a user's) must be present and bounded.
+fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() || value.len() > 256 {
+        return Err(ApiError::invalid(format!(
+            "`{field}` must be 1 to 256 bytes"
+        )));
+    }
+    Ok(())
 }
 
 impl IntoResponse for ApiError {
@@ -159,11 +174,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
         serde_json::from_slice(&bytes).map(Body).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Data => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_field",
-                    e.to_string(),
-                ),
+                Category::Data => ApiError::invalid(e.to_string()),
                 _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()),
             }
         })
@@ -174,14 +185,13 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!(error = %e, "a request handler failed");
-        ApiError::new(
+    off_thread(f).await.unwrap_or_else(|| {
+        Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error",
-        )
-    })?
+        ))
+    })
 }
 
 type Shared = State<Arc<Api>>;
@@ -206,13 +216,7 @@ struct TicketOut {
 }
 
 async fn tickets(State(api): Shared, Body(t): Body<TicketIn>) -> Result<Json<TicketOut>, ApiError> {
-    if t.id.trim().is_empty() || t.id.len() > 256 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "`id` must be 1 to 256 bytes",
-        ));
-    }
+    check_id("id", &t.id)?;
     blocking(move || {
         let reply = api.session.ticket(&t.id, &t.text, t.lang)?;
         Ok(Json(TicketOut {
@@ -233,13 +237,7 @@ struct MessageIn {
 }
 
 async fn messages(State(api): Shared, Body(m): Body<MessageIn>) -> Result<Json<Reply>, ApiError> {
-    if m.user.trim().is_empty() || m.user.len() > 256 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "`user` must be 1 to 256 bytes",
-        ));
-    }
+    check_id("user", &m.user)?;
     blocking(move || Ok(Json(api.session.turn("api", &m.user, &m.text, false)?))).await
 }
 
@@ -280,19 +278,13 @@ async fn post_report(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+        return Err(ApiError::invalid(
             "`channel` must be 1 to 32 letters, digits, - or _",
         ));
     }
     Session::check_text(&r.text)?;
     if r.note.as_ref().is_some_and(|n| n.len() > 4096) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "`note` must be at most 4096 bytes",
-        ));
+        return Err(ApiError::invalid("`note` must be at most 4096 bytes"));
     }
     blocking(move || {
         let s = &api.session;
@@ -341,10 +333,9 @@ struct ReportsOut {
 fn parse_since(s: Option<&str>) -> Result<u64, ApiError> {
     match s {
         None | Some("") => Ok(0),
-        Some(s) => s.parse::<u64>().or_else(|_| {
-            report::parse_day(s)
-                .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", m))
-        }),
+        Some(s) => s
+            .parse::<u64>()
+            .or_else(|_| report::parse_day(s).map_err(ApiError::invalid)),
     }
 }
 
@@ -352,13 +343,7 @@ async fn get_reports(
     State(api): Shared,
     q: Result<Query<ReportsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ReportsOut>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            e.body_text(),
-        )
-    })?;
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let since = parse_since(q.since.as_deref())?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     blocking(move || {

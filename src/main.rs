@@ -131,9 +131,11 @@ fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(s))
 }
 
-fn session(cli: &Cli) -> Result<Arc<Session>> {
+/// The session every frontend runs on; idle conversations are swept first. `flood_control`: the
+/// per-user limit applies (not for the one person at a terminal).
+fn session(cli: &Cli, flood_control: bool) -> Result<Arc<Session>> {
     let engine = Arc::new(engine(cli)?);
-    let rate = (cli.rate_per_minute > 0).then(|| Rate {
+    let rate = (flood_control && cli.rate_per_minute > 0).then(|| Rate {
         per_minute: cli.rate_per_minute,
         burst: Rate::USER.burst.min(cli.rate_per_minute),
     });
@@ -223,7 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve { listen } => {
             let token = std::env::var("SAFEPATH_API_TOKEN").unwrap_or_default();
-            let session = session(&cli)?;
+            let session = session(&cli, true)?;
             let api = Arc::new(
                 safepath::http::Api::new(session.clone(), &token).map_err(anyhow::Error::msg)?,
             );
@@ -253,7 +255,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let admins =
                 telegram::parse_admins(&std::env::var("SAFEPATH_ADMINS").unwrap_or_default())
                     .map_err(anyhow::Error::msg)?;
-            let session = session(&cli)?;
+            let session = session(&cli, true)?;
             let tg = Arc::new(telegram::Tg {
                 session: session.clone(),
                 admins,
@@ -295,12 +297,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat { user } => {
-            // One person at a terminal: no flood control.
-            let session = Session::new(Arc::new(engine(&cli)?), store(&cli)?, cli.idle_secs)?;
-            let expired = session.expire_idle()?;
-            if expired > 0 {
-                tracing::info!(expired, "forgot idle conversations");
-            }
+            let session = session(&cli, false)?;
             if io::stdin().is_terminal() {
                 eprintln!(
                     "safepath chat — data in {}; type /quit to leave",

@@ -35,7 +35,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let m = Metrics {
+        let mut m = Metrics {
             registry: Registry::with_prefix("safepath"),
             turns: Family::default(),
             intents: Family::default(),
@@ -48,7 +48,7 @@ impl Default for Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         };
-        let mut r = Registry::with_prefix("safepath");
+        let r = &mut m.registry;
         r.register("turns", "Messages answered, by channel", m.turns.clone());
         r.register(
             "intents",
@@ -91,7 +91,7 @@ impl Default for Metrics {
             "HTTP request latency by route",
             m.latency.clone(),
         );
-        Metrics { registry: r, ..m }
+        m
     }
 }
 

@@ -207,16 +207,16 @@ pub fn detect(
                                 || settings
                                     .negations
                                     .iter()
-                                    .any(|n| m.as_str().contains(n.as_str())))
+                                    .any(|n| text[m.range()].contains(n.as_str())))
                     })
-                    .map(|m| m.as_str().to_owned());
+                    .map(|m| text[m.range()].to_owned());
             }
             Owner::Context(c) if ctx[c].is_none() => {
                 ctx[c] = catalog
                     .patterns
                     .regex(p)
                     .find(text)
-                    .map(|m| m.as_str().to_owned());
+                    .map(|m| text[m.range()].to_owned());
             }
             _ => {}
         }

@@ -27,11 +27,29 @@ pub const STATE_VERSION: u32 = 1;
 /// Default idle time after which a conversation is forgotten: 7 days.
 pub const DEFAULT_IDLE_SECS: u64 = 7 * 24 * 3600;
 
-pub fn now() -> u64 {
+/// Runs blocking session work (store I/O) off an async frontend's threads; `None` if it panicked
+/// (logged).
+pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(error = %e, "a session task failed");
+            None
+        }
+    }
+}
+
+/// Unix milliseconds.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Unix seconds.
+pub fn now() -> u64 {
+    now_ms() / 1000
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,11 +118,7 @@ impl Session {
     /// Takes a token from bucket `key` at `rate`; `Err(RateLimited)` when it is empty. A store
     /// that cannot answer lets the message through: flood control must not silence everyone.
     pub fn allow(&self, channel: &str, key: &str, rate: Rate) -> Result<(), SessionError> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        match self.store.take_token(key, rate, now_ms) {
+        match self.store.take_token(key, rate, now_ms()) {
             Ok(None) => Ok(()),
             Ok(Some(wait)) => {
                 self.metrics.rate_limited(channel);
@@ -230,10 +244,9 @@ impl Session {
         self.step(channel, user, |state| {
             let mut state = state.clone();
             state.lang = state.lang.or(hint);
-            (
-                self.engine.analyze(""),
-                self.engine.command(&state, command),
-            )
+            let blank = self.engine.analyze("");
+            let turn = self.engine.command(&state, &blank, command);
+            (blank, turn)
         })
     }
 

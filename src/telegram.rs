@@ -28,7 +28,7 @@ use crate::limit::Rate;
 use crate::reply::Reply;
 use crate::report;
 use crate::scam::Verdict;
-use crate::session::{now, Session, SessionError};
+use crate::session::{now, off_thread, Session, SessionError};
 use crate::Lang;
 
 /// The bot type every handler takes: requests go through teloxide's throttling.
@@ -275,17 +275,6 @@ fn hint(code: Option<&str>) -> Option<Lang> {
     })
 }
 
-/// Runs session work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::error!(error = %e, "a session task failed");
-            None
-        }
-    }
-}
-
 fn kind(msg: &Message) -> &'static str {
     if msg.chat.is_private() {
         "private"
@@ -379,7 +368,7 @@ async fn private(
     let s = tg.session.clone();
     let lang = {
         let (s, uid) = (s.clone(), uid.clone());
-        blocking(move || s.lang_known(CHANNEL, &uid))
+        off_thread(move || s.lang_known(CHANNEL, &uid))
             .await
             .flatten()
             .or(hint)
@@ -388,7 +377,7 @@ async fn private(
     let cat = s.engine().catalog();
     let cmd = |c: Command| {
         let (s, uid) = (s.clone(), uid.clone());
-        blocking(move || s.command(CHANNEL, &uid, c, hint))
+        off_thread(move || s.command(CHANNEL, &uid, c, hint))
     };
     if let Some((name, _)) = parse_command(&text, me) {
         match name.as_str() {
@@ -439,7 +428,7 @@ async fn private(
             }
             "forget" => {
                 let (s2, uid2) = (s.clone(), uid.clone());
-                match blocking(move || s2.forget(CHANNEL, &uid2)).await {
+                match off_thread(move || s2.forget(CHANNEL, &uid2)).await {
                     Some(Ok(())) => send_text(bot, chat, cat.text("forgotten", lang)).await?,
                     _ => send_text(bot, chat, cat.text("unavailable", lang)).await?,
                 }
@@ -448,7 +437,7 @@ async fn private(
             "stats" | "reports" if tg.admins.contains(&user.0) => {
                 let s2 = s.clone();
                 let since = now().saturating_sub(7 * 86_400);
-                let reports = blocking(move || s2.store().reports(0, since, usize::MAX))
+                let reports = off_thread(move || s2.store().reports(0, since, usize::MAX))
                     .await
                     .and_then(|r| r.ok());
                 let Some(reports) = reports else {
@@ -469,7 +458,7 @@ async fn private(
     let forwarded = msg.forward_origin().is_some();
     let r = {
         let (s, uid) = (s.clone(), uid.clone());
-        blocking(move || s.turn(CHANNEL, &uid, &text, forwarded)).await
+        off_thread(move || s.turn(CHANNEL, &uid, &text, forwarded)).await
     };
     answer(bot, tg, chat, lang, r).await
 }
@@ -567,7 +556,7 @@ async fn group(
                 }
                 let on = !args.eq_ignore_ascii_case("off");
                 let s2 = s.clone();
-                let set = blocking(move || {
+                let set = off_thread(move || {
                     s2.store()
                         .set_setting(&guard_key(chat), if on { "on" } else { "off" })
                 })
@@ -589,7 +578,7 @@ async fn group(
     }
     let analysis = {
         let (s, text) = (s.clone(), text.clone());
-        match blocking(move || s.analyze(&text)).await {
+        match off_thread(move || s.analyze(&text)).await {
             Some(a) => a,
             None => return Ok((None, None)),
         }
@@ -601,7 +590,7 @@ async fn group(
     }
     let guard_on = {
         let s2 = s.clone();
-        blocking(move || s2.store().setting(&guard_key(chat)))
+        off_thread(move || s2.store().setting(&guard_key(chat)))
             .await
             .and_then(|r| r.ok())
             .flatten()
@@ -617,7 +606,7 @@ async fn group(
     {
         let (s2, uid) = (s.clone(), user.0.to_string());
         let note = Some(format!("group; action: {action:?}").to_lowercase());
-        let recorded = blocking(move || {
+        let recorded = off_thread(move || {
             let key = s2.user_key(CHANNEL, &uid);
             s2.record(CHANNEL, &key, &analysis, note, now())
         })
@@ -628,7 +617,7 @@ async fn group(
     }
     let chat_key = format!("telegram-chat/{}", chat.0);
     let s2 = s.clone();
-    if blocking(move || s2.allow(CHANNEL, &chat_key, Rate::CHAT))
+    if off_thread(move || s2.allow(CHANNEL, &chat_key, Rate::CHAT))
         .await
         .is_some_and(|r| r.is_err())
     {
@@ -667,11 +656,11 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, tg: Arc<Tg>) -> Result<(), Re
     let r = match data.split_once(':') {
         Some(("c", n)) if n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()) => {
             let n = n.to_owned();
-            blocking(move || s.turn(CHANNEL, &uid, &n, false)).await
+            off_thread(move || s.turn(CHANNEL, &uid, &n, false)).await
         }
         Some(("l", code)) => {
             let l = if code == "en" { Lang::En } else { Lang::Zh };
-            blocking(move || s.command(CHANNEL, &uid, Command::Lang(l), hint)).await
+            off_thread(move || s.command(CHANNEL, &uid, Command::Lang(l), hint)).await
         }
         _ => return Ok(()),
     };
