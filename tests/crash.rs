@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,13 +22,9 @@ const ROUNDS: usize = 6;
 const TOKEN: &str = "crash-test-token";
 
 fn start(data: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_safepath"))
-        .args(["--data", data.to_str().unwrap(), "serve", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("SAFEPATH_API_TOKEN", TOKEN)
+    common::serve_command(data, port, TOKEN)
         .env("SAFEPATH_RATE_PER_MINUTE", "0")
         .env("SAFEPATH_LOG", "warn")
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()

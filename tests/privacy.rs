@@ -69,12 +69,8 @@ async fn the_http_api_keeps_no_secret() {
     let data = dir.path().join("data");
     let log = dir.path().join("serve.log");
     let port = common::free_port();
-    let mut child = bin()
-        .args(["--data", data.to_str().unwrap(), "serve", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("SAFEPATH_API_TOKEN", "privacy-token")
+    let mut child = common::serve_command(&data, port, "privacy-token")
         .env("SAFEPATH_LOG", "trace")
-        .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();

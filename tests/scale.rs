@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use serde_json::{json, Value};
 
@@ -24,12 +24,9 @@ impl Drop for Instance {
 fn start(store: &str) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_safepath"))
-        .args(["--data", dir.path().to_str().unwrap(), "--store", store])
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("SAFEPATH_API_TOKEN", "scale")
+    let child = common::serve_command(dir.path(), port, "scale")
+        .args(["--store", store])
         .env("SAFEPATH_RATE_PER_MINUTE", "3")
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -182,3 +182,14 @@ pub async fn wait_healthy(base: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// `safepath --data DATA serve --listen 127.0.0.1:PORT` with the API token set and stdout
+/// discarded; callers add their own environment and stderr.
+pub fn serve_command(data: &Path, port: u16, token: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"));
+    c.args(["--data", data.to_str().unwrap(), "serve", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("SAFEPATH_API_TOKEN", token)
+        .stdout(std::process::Stdio::null());
+    c
+}
