@@ -45,6 +45,10 @@ impl Server {
             .bearer_auth(TOKEN)
     }
 
+    async fn get_json(&self, path: &str) -> Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
     async fn json(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let r = self.post(path).json(&body).send().await.unwrap();
         (r.status(), r.json().await.unwrap())
@@ -159,14 +163,7 @@ async fn scams_secrets_and_unclear_tickets_are_never_deflected() {
     assert_eq!(scam["scam"]["verdict"], "scam");
     assert!(!scam["scam"]["signals"].as_array().unwrap().is_empty());
     // The scam ticket reached the report log.
-    let reports: Value = s
-        .get("/v1/reports")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reports: Value = s.get_json("/v1/reports").await;
     let list = reports["reports"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{reports}");
     assert_eq!(list[0]["channel"], "ticket");
@@ -320,14 +317,7 @@ async fn reports_are_recorded_once_and_paged() {
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(&bad), "invalid_field");
 
-    let page1: Value = s
-        .get("/v1/reports?limit=2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page1: Value = s.get_json("/v1/reports?limit=2").await;
     let got1: Vec<u64> = page1["reports"]
         .as_array()
         .unwrap()
@@ -337,36 +327,17 @@ async fn reports_are_recorded_once_and_paged() {
     assert_eq!(got1, ids[..2]);
     let next = page1["next"].as_u64().unwrap();
     let page2: Value = s
-        .get(&format!("/v1/reports?limit=2&after={next}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/reports?limit=2&after={next}"))
+        .await;
     assert_eq!(page2["reports"][0]["id"].as_u64().unwrap(), ids[2]);
     assert!(page2["next"].is_null());
     // Notes are redacted like messages; the channel defaults to "api".
     assert!(!page1.to_string().contains("482913"), "{page1}");
     assert_eq!(page1["reports"][0]["channel"], "api");
-    let future: Value = s
-        .get("/v1/reports?since=2999-01-01")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let future: Value = s.get_json("/v1/reports?since=2999-01-01").await;
     assert!(future["reports"].as_array().unwrap().is_empty());
 
-    let dash: Value = s
-        .get("/v1/dashboard")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dash: Value = s.get_json("/v1/dashboard").await;
     assert_eq!(dash["today"]["total"], 3);
     assert_eq!(dash["latest"].as_array().unwrap().len(), 3);
 }
