@@ -1,5 +1,5 @@
 //! The knowledge of the product, loaded from the TOML files in `intents/` (compiled into the
-//! binary, or read from `--intents DIR`) and compiled once into [`Patterns`].
+//! binary, or read from `--intents DIR`) and compiled once into [`Patterns`] (see `patterns`).
 //!
 //! In: TOML text per file. Out: a validated [`Catalog`] — intents with their patterns, dialogue
 //! nodes with Chinese and English replies, scam signals and contexts, notices, aliases — or every
@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
-use regex_automata::meta::Regex;
 use serde::Deserialize;
 
 use crate::normalize::Normalizer;
+pub use crate::patterns::{Compiled, Owner, Patterns};
 use crate::Lang;
 
 /// The intent ids other tools depend on (DESIGN.md). A catalog without one of them is refused.
@@ -283,135 +283,6 @@ pub struct ScamSettings {
     pub negations: Vec<String>,
     pub official_domains: Vec<String>,
     pub link_claims: Vec<String>,
-}
-
-/// What one compiled pattern belongs to.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Owner {
-    Strong(usize),
-    Weak(usize),
-    Veto(usize),
-    Signal(usize),
-    Context(usize),
-}
-
-/// Every pattern of the catalog: [`Patterns::matches`] finds which match a message in one
-/// literal pass plus anchored checks; only those are run again, for positions.
-#[derive(Debug, Clone)]
-pub struct Patterns {
-    /// One automaton over the literals some match of each pattern must begin with: a single pass
-    /// over the message names the few patterns worth running. (One `RegexSet` of all patterns
-    /// was tried first: with hundreds of patterns, bounded gaps like `.{0,20}` and the wide
-    /// alphabet of Chinese text, its lazy DFA kept building states and ran at ~20k messages/s.)
-    prefilter: aho_corasick::AhoCorasick,
-    /// Literal id → the pattern it starts.
-    literal_owner: Vec<usize>,
-    /// Patterns with no usable prefix literal: always run.
-    always: Vec<usize>,
-    /// Each pattern, compiled once at load: checked anchored at a literal's position, and run
-    /// again for positions when it matched.
-    each: Vec<Regex>,
-    pub source: Vec<String>,
-    pub owner: Vec<Owner>,
-}
-
-/// One pattern compiled: its regex and the literals every match of it begins with (`None`: it
-/// has no usable prefix literal and must always be run).
-pub struct Compiled {
-    regex: Regex,
-    prefixes: Option<Vec<Vec<u8>>>,
-}
-
-impl Patterns {
-    /// Parses once, compiles, and extracts the prefix literals of one (expanded) pattern.
-    pub fn compile(expanded: &str) -> Result<Compiled, String> {
-        use regex_syntax::hir::literal::{ExtractKind, Extractor};
-        let hir = regex_syntax::Parser::new()
-            .parse(expanded)
-            .map_err(|e| e.to_string())?;
-        let prefixes = Extractor::new()
-            .kind(ExtractKind::Prefix)
-            .extract(&hir)
-            .literals()
-            .filter(|lits| !lits.is_empty() && lits.iter().all(|l| !l.is_empty()))
-            .map(|lits| lits.iter().map(|l| l.as_bytes().to_vec()).collect());
-        let regex = Regex::builder()
-            .configure(Regex::config().nfa_size_limit(Some(64 << 20)))
-            .build_from_hir(&hir)
-            .map_err(|e| e.to_string())?;
-        Ok(Compiled { regex, prefixes })
-    }
-
-    fn new(
-        compiled: Vec<Compiled>,
-        source: Vec<String>,
-        owner: Vec<Owner>,
-    ) -> Result<Patterns, String> {
-        let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut literal_owner = Vec::new();
-        let mut always = Vec::new();
-        let mut each = Vec::with_capacity(compiled.len());
-        for (i, c) in compiled.into_iter().enumerate() {
-            match c.prefixes {
-                Some(lits) => {
-                    literal_owner.extend(std::iter::repeat_n(i, lits.len()));
-                    literals.extend(lits);
-                }
-                None => always.push(i),
-            }
-            each.push(c.regex);
-        }
-        let prefilter = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(&literals)
-            .map_err(|e| e.to_string())?;
-        Ok(Patterns {
-            prefilter,
-            literal_owner,
-            always,
-            each,
-            source,
-            owner,
-        })
-    }
-
-    /// Indices of the patterns that match `text`, ascending.
-    pub fn matches(&self, text: &str) -> Vec<usize> {
-        use regex_automata::{Anchored, Input};
-        let mut hit = vec![false; self.each.len()];
-        for &i in &self.always {
-            hit[i] = self.each[i].is_match(text);
-        }
-        // Every match starts with one of its pattern's literals: try the pattern anchored there.
-        for m in self.prefilter.find_overlapping_iter(text) {
-            let i = self.literal_owner[m.pattern().as_usize()];
-            if !hit[i] {
-                let input = Input::new(text)
-                    .range(m.start()..)
-                    .anchored(Anchored::Yes)
-                    .earliest(true);
-                hit[i] = self.each[i].search_half(&input).is_some();
-            }
-        }
-        hit.iter()
-            .enumerate()
-            .filter(|&(_, &h)| h)
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.each.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.each.is_empty()
-    }
-
-    /// Pattern `i` alone, to find where it matched.
-    pub fn regex(&self, i: usize) -> &Regex {
-        &self.each[i]
-    }
 }
 
 #[derive(Debug, Clone)]

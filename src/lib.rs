@@ -22,6 +22,7 @@ pub mod intent;
 pub mod limit;
 pub mod metrics;
 pub mod normalize;
+pub mod patterns;
 pub mod reply;
 pub mod report;
 pub mod scam;

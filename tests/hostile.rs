@@ -22,10 +22,7 @@ fn engine() -> &'static Engine {
 }
 
 fn cases() -> u32 {
-    std::env::var("SAFEPATH_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300)
+    common::fuzz_cases()
 }
 
 /// The API router on a store in a directory that lives as long as the test binary.

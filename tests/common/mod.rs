@@ -15,6 +15,15 @@ pub fn engine() -> Arc<Engine> {
         .clone()
 }
 
+/// Cases per property test: 300 by default; CI's long pass sets `SAFEPATH_FUZZ_CASES` (not
+/// `PROPTEST_CASES`, which would override every per-property count).
+pub fn fuzz_cases() -> u32 {
+    std::env::var("SAFEPATH_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
 /// A session on a sled store in `dir`, without flood control.
 pub fn session(dir: &Path) -> Session {
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).expect("store"));

@@ -1,0 +1,826 @@
+//! Between guard and the scam/intent stages: which of the catalog's patterns match a message.
+//!
+//! In: the normalised, redacted text. Out: the indices of the patterns that match (ascending),
+//! which the scam stage turns into signals and the intent stage into scores.
+//!
+//! Hundreds of regexes over every message is what made the engine slow. The domain words
+//! (`微信`, `封`, `号`) start dozens of patterns in every message, and on varied Chinese text the
+//! regex crate's lazy DFA for "A, then B within 30 characters" rebuilds its states on nearly every
+//! call (~0.5 µs each, warm or cold: measured). So a pattern is not run as a regex at all to
+//! decide whether it matches:
+//!
+//! 1. **One pass.** One Aho-Corasick automaton over every literal of every pattern finds all
+//!    their occurrences (overlapping) in the message.
+//! 2. **Gate.** Each branch of a pattern (`a|b` has two) has *factors*: parts every match must
+//!    contain, each a finite set of literals its match begins with (`(账号|微信|号)`, `{ban}`).
+//!    A branch is looked at only when one of its first factor's literals occurs and every other
+//!    factor has some literal in the message.
+//! 3. **Evaluate.** The branch's syntax tree is evaluated over sets of character positions: a
+//!    literal maps the positions where it occurs to where it ends (from step 1), `.{0,30}` widens
+//!    an interval, a class tests characters, alternation unions, repetition iterates. A match
+//!    exists exactly when the set of end positions is not empty — whether a regex matches does not
+//!    depend on which match it would report, so this is the regex's `is_match`, to the letter
+//!    (a property test holds every shipped pattern to that).
+//!
+//! The compiled regexes stay: the scam stage runs the few that matched again to quote their
+//! evidence, and a message with a line break, or a pattern using syntax the evaluator does not
+//! model (Unicode word boundaries), is matched by the regexes directly.
+
+use std::collections::HashMap;
+
+use regex_automata::meta::Regex;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use smallvec::SmallVec;
+
+/// What one compiled pattern belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Owner {
+    Strong(usize),
+    Weak(usize),
+    Veto(usize),
+    Signal(usize),
+    Context(usize),
+}
+
+/// One pattern parsed and compiled, not yet numbered into the catalog's tables.
+pub struct Compiled {
+    regex: Regex,
+    hir: Hir,
+}
+
+/// A regex syntax tree in the form the evaluator walks. Literal ids index [`Patterns`]'s table.
+#[derive(Debug, Clone)]
+enum Node {
+    Empty,
+    /// One of these literals (sorted ids): a literal, an alternation of them, a small class.
+    Lits(Vec<u32>),
+    /// `min` to `max` characters of a class (`.{0,30}`, `\d+`, `[a-z0-9_]{4,}`, or one `\d`).
+    Run {
+        class: Chars,
+        min: u32,
+        max: u32,
+    },
+    Start,
+    End,
+    WordBoundary,
+    NotWordBoundary,
+    Repeat {
+        min: u32,
+        max: u32,
+        sub: Box<Node>,
+    },
+    Concat(Vec<Node>),
+    Alt(Vec<Node>),
+}
+
+/// A class of characters, as a run reads it.
+#[derive(Debug, Clone, PartialEq)]
+enum Chars {
+    /// Any character but a line break (`.`); messages with line breaks never get here.
+    Any,
+    Ranges(Vec<(char, char)>),
+}
+
+impl Chars {
+    fn contains(&self, c: char) -> bool {
+        match self {
+            Chars::Any => c != '\n',
+            Chars::Ranges(r) => {
+                let i = r.partition_point(|r| r.1 < c);
+                i < r.len() && r[i].0 <= c
+            }
+        }
+    }
+}
+
+/// A branch of a pattern with its gate.
+#[derive(Debug, Clone)]
+struct Branch {
+    pattern: usize,
+    node: Node,
+    /// The literals of the first factor (sorted), when the branch begins with it: every match
+    /// starts where one of them occurs, so evaluation starts there and not everywhere.
+    starts_with: Option<Vec<u32>>,
+    /// Factors after the first: each a list of literal ids, one of which must occur.
+    others: Vec<Vec<u32>>,
+}
+
+/// Every pattern of the catalog, ready to match. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    lexicon: Lexicon,
+    /// Literal id → its length in characters.
+    literal_chars: Vec<u32>,
+    /// Literal id → the branches whose first factor contains it.
+    first_of: Vec<Vec<u32>>,
+    branches: Vec<Branch>,
+    /// Branches with no factor: evaluated on every message.
+    always: Vec<u32>,
+    /// Patterns the evaluator cannot model: matched by their regex on every message.
+    by_regex: Vec<usize>,
+    /// Each pattern compiled once at load: quotes its evidence, and is the fallback.
+    each: Vec<Regex>,
+    pub source: Vec<String>,
+    pub owner: Vec<Owner>,
+}
+
+/// Positions are character indices `0..=n`; a set is sorted, disjoint, inclusive intervals
+/// (rarely more than a few: kept inline).
+type Set = SmallVec<[(u32, u32); 4]>;
+
+/// One message as the evaluator reads it.
+struct Scan {
+    chars: Vec<char>,
+    /// (literal, start) of every literal occurrence, sorted.
+    occ: Vec<(u32, u32)>,
+    /// The same occurrences as (start, literal), sorted.
+    by_start: Vec<(u32, u32)>,
+    /// Literal ids that occur, as a bit set.
+    present: Vec<u64>,
+}
+
+impl Scan {
+    fn has(&self, lit: u32) -> bool {
+        self.present[lit as usize / 64] & (1 << (lit % 64)) != 0
+    }
+    /// Every position where one of `lits` occurs.
+    fn points(&self, lits: &[u32]) -> Set {
+        let mut at: SmallVec<[u32; 8]> = SmallVec::new();
+        for &l in lits.iter().filter(|&&l| self.has(l)) {
+            at.extend(self.starts(l, 0).iter().map(|o| o.1));
+        }
+        at.sort_unstable();
+        let mut out = Set::new();
+        for p in at {
+            push(&mut out, p, p);
+        }
+        out
+    }
+
+    /// Where `lit` occurs at or after `from`, in order.
+    fn starts(&self, lit: u32, from: u32) -> &[(u32, u32)] {
+        let lo = self.occ.partition_point(|o| *o < (lit, from));
+        let hi = lo + self.occ[lo..].partition_point(|o| o.0 == lit);
+        &self.occ[lo..hi]
+    }
+    fn n(&self) -> u32 {
+        self.chars.len() as u32
+    }
+}
+
+/// Collects the literals of all patterns, each once.
+#[derive(Default)]
+struct Literals {
+    bytes: Vec<Vec<u8>>,
+    ids: HashMap<Vec<u8>, u32>,
+}
+
+impl Literals {
+    fn id(&mut self, lit: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(lit) {
+            return id;
+        }
+        let id = self.bytes.len() as u32;
+        self.bytes.push(lit.to_vec());
+        self.ids.insert(lit.to_vec(), id);
+        id
+    }
+}
+
+/// Every literal in a character trie: walking it from each character of a message finds every
+/// occurrence, overlapping ones included. (An Aho-Corasick pass that reports overlapping matches
+/// cost 0.7 µs on a 50-byte message, mostly on the one-character literals of `了?` and `{ban}`.)
+#[derive(Debug, Clone)]
+struct Lexicon {
+    /// First character (Basic Multilingual Plane) → its trie node, 0 for none.
+    first: Vec<u32>,
+    /// Trie nodes; node 0 is the root, whose children outside the BMP live in `children`.
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TrieNode {
+    /// The literal that ends here.
+    literal: Option<u32>,
+    /// Sorted by character.
+    children: Vec<(char, u32)>,
+}
+
+impl Lexicon {
+    fn new(literals: &[Vec<u8>]) -> Lexicon {
+        let mut lex = Lexicon {
+            first: vec![0; 0x10000],
+            nodes: vec![TrieNode::default()],
+        };
+        for (id, lit) in literals.iter().enumerate() {
+            // Literals are whole characters: the evaluator's come from Unicode patterns, and a
+            // factor with any other literal is not used.
+            let Ok(lit) = std::str::from_utf8(lit) else {
+                continue;
+            };
+            let mut node = 0u32;
+            for c in lit.chars() {
+                node = match lex.child(node, c) {
+                    Some(next) => next,
+                    None => lex.add(node, c),
+                };
+            }
+            if node != 0 {
+                lex.nodes[node as usize].literal = Some(id as u32);
+            }
+        }
+        lex
+    }
+
+    fn child(&self, node: u32, c: char) -> Option<u32> {
+        if node == 0 {
+            if let Ok(i) = u16::try_from(c as u32) {
+                return Some(self.first[i as usize]).filter(|&n| n != 0);
+            }
+        }
+        // Few children per node: a scan beats a binary search.
+        let ch = &self.nodes[node as usize].children;
+        ch.iter().find(|e| e.0 == c).map(|e| e.1)
+    }
+
+    fn add(&mut self, node: u32, c: char) -> u32 {
+        let next = self.nodes.len() as u32;
+        self.nodes.push(TrieNode::default());
+        match u16::try_from(c as u32) {
+            Ok(i) if node == 0 => self.first[i as usize] = next,
+            _ => {
+                let ch = &mut self.nodes[node as usize].children;
+                let at = ch.partition_point(|e| e.0 < c);
+                ch.insert(at, (c, next));
+            }
+        }
+        next
+    }
+
+    /// Calls `found(literal, start)` for every occurrence in `chars`.
+    fn find(&self, chars: &[char], mut found: impl FnMut(u32, usize)) {
+        for start in 0..chars.len() {
+            let mut node = 0;
+            for &c in &chars[start..] {
+                match self.child(node, c) {
+                    Some(next) => node = next,
+                    None => break,
+                }
+                if let Some(l) = self.nodes[node as usize].literal {
+                    found(l, start);
+                }
+            }
+        }
+    }
+}
+
+/// A class of at most this many characters is evaluated as literals, through the one pass.
+const LISTED_CLASS: u32 = 32;
+
+impl Patterns {
+    /// Parses once and compiles one (expanded) pattern.
+    pub fn compile(expanded: &str) -> Result<Compiled, String> {
+        let hir = regex_syntax::Parser::new()
+            .parse(expanded)
+            .map_err(|e| e.to_string())?;
+        let regex = Regex::builder()
+            .configure(Regex::config().nfa_size_limit(Some(64 << 20)))
+            .build_from_hir(&hir)
+            .map_err(|e| e.to_string())?;
+        Ok(Compiled { regex, hir })
+    }
+
+    pub fn new(
+        compiled: Vec<Compiled>,
+        source: Vec<String>,
+        owner: Vec<Owner>,
+    ) -> Result<Patterns, String> {
+        let mut lits = Literals::default();
+        let mut branches: Vec<Branch> = Vec::new();
+        let mut firsts: Vec<Vec<u32>> = Vec::new();
+        let mut always = Vec::new();
+        let mut by_regex = Vec::new();
+        let mut each = Vec::with_capacity(compiled.len());
+        for (p, c) in compiled.into_iter().enumerate() {
+            let mut mine = Vec::new();
+            let mut ok = true;
+            for alt in alternatives(&c.hir) {
+                let Some(node) = lower(alt, &mut lits) else {
+                    ok = false;
+                    break;
+                };
+                let (leads, factors) = factors(alt);
+                let mut factors = factors.into_iter().map(|f| {
+                    let mut ids: Vec<u32> = f.iter().map(|l| lits.id(l)).collect();
+                    ids.sort_unstable();
+                    ids
+                });
+                let first = factors.next().unwrap_or_default();
+                mine.push((
+                    Branch {
+                        pattern: p,
+                        node,
+                        starts_with: leads.then(|| first.clone()),
+                        others: factors.collect(),
+                    },
+                    first,
+                ));
+            }
+            if ok {
+                for (b, first) in mine {
+                    if first.is_empty() {
+                        always.push(branches.len() as u32);
+                    }
+                    firsts.push(first);
+                    branches.push(b);
+                }
+            } else {
+                by_regex.push(p);
+            }
+            each.push(c.regex);
+        }
+        let mut first_of = vec![Vec::new(); lits.bytes.len()];
+        for (b, first) in firsts.iter().enumerate() {
+            for &l in first {
+                first_of[l as usize].push(b as u32);
+            }
+        }
+        let literal_chars = lits
+            .bytes
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).chars().count() as u32)
+            .collect();
+        Ok(Patterns {
+            lexicon: Lexicon::new(&lits.bytes),
+            literal_chars,
+            first_of,
+            branches,
+            always,
+            by_regex,
+            each,
+            source,
+            owner,
+        })
+    }
+
+    /// Indices of the patterns that match `text`, ascending.
+    pub fn matches(&self, text: &str) -> Vec<usize> {
+        if text.contains('\n') || text.len() >= u32::MAX as usize {
+            return (0..self.each.len())
+                .filter(|&i| self.each[i].is_match(text))
+                .collect();
+        }
+        let scan = self.scan(text);
+        let mut hit = vec![false; self.each.len()];
+        for &p in &self.by_regex {
+            hit[p] = self.each[p].is_match(text);
+        }
+        let mut looked = vec![false; self.branches.len()];
+        let all: Set = smallvec::smallvec![(0, scan.n())];
+        let mut look = |b: u32, hit: &mut Vec<bool>| {
+            let br = &self.branches[b as usize];
+            if looked[b as usize] || hit[br.pattern] {
+                return;
+            }
+            looked[b as usize] = true;
+            if br.others.iter().all(|f| f.iter().any(|&l| scan.has(l))) {
+                let from = match &br.starts_with {
+                    Some(first) => scan.points(first),
+                    None => all.clone(),
+                };
+                hit[br.pattern] = !self.eval(&br.node, &from, &scan).is_empty();
+            }
+        };
+        for &b in &self.always {
+            look(b, &mut hit);
+        }
+        let mut last = u32::MAX;
+        for &(l, _) in &scan.occ {
+            if l != last {
+                last = l;
+                for &b in &self.first_of[l as usize] {
+                    look(b, &mut hit);
+                }
+            }
+        }
+        hit.iter()
+            .enumerate()
+            .filter(|&(_, &h)| h)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn scan(&self, text: &str) -> Scan {
+        let chars: Vec<char> = text.chars().collect();
+        let mut present = vec![0u64; self.literal_chars.len().div_ceil(64)];
+        let mut by_start: Vec<(u32, u32)> = Vec::with_capacity(chars.len() * 2);
+        self.lexicon.find(&chars, |l, p| {
+            present[l as usize / 64] |= 1 << (l % 64);
+            by_start.push((p as u32, l));
+        });
+        let mut occ: Vec<(u32, u32)> = by_start.iter().map(|&(p, l)| (l, p)).collect();
+        // Sorted as one integer: the small sort is the hot part of a scan.
+        occ.sort_unstable_by_key(|&(l, p)| (u64::from(l) << 32) | u64::from(p));
+        Scan {
+            chars,
+            occ,
+            by_start,
+            present,
+        }
+    }
+
+    /// The positions where `node` can end, starting from any of `from`.
+    fn eval(&self, node: &Node, from: &[(u32, u32)], s: &Scan) -> Set {
+        let n = s.n();
+        match node {
+            Node::Empty => from.into(),
+            Node::Lits(ids) => {
+                let (Some(&(lo, _)), Some(&(_, hi))) = (from.first(), from.last()) else {
+                    return Set::new();
+                };
+                let mut ends: SmallVec<[u32; 8]> = SmallVec::new();
+                let within =
+                    |start: u32, iv: &mut std::iter::Peekable<std::slice::Iter<(u32, u32)>>| {
+                        while iv.next_if(|&&(_, b)| b < start).is_some() {}
+                        iv.peek().map(|&&(a, _)| a <= start)
+                    };
+                // Walk whichever is shorter: the occurrences in reach, or this node's literals.
+                let a = s.by_start.partition_point(|o| o.0 < lo);
+                let b = a + s.by_start[a..].partition_point(|o| o.0 <= hi);
+                if b - a <= ids.len() {
+                    let mut iv = from.iter().peekable();
+                    for &(start, l) in &s.by_start[a..b] {
+                        match within(start, &mut iv) {
+                            Some(true) if ids.binary_search(&l).is_ok() => {
+                                ends.push(start + self.literal_chars[l as usize])
+                            }
+                            Some(_) => {}
+                            None => break,
+                        }
+                    }
+                } else {
+                    for &l in ids.iter().filter(|&&l| s.has(l)) {
+                        let len = self.literal_chars[l as usize];
+                        let mut iv = from.iter().peekable();
+                        for &(_, start) in s.starts(l, lo).iter().take_while(|o| o.1 <= hi) {
+                            match within(start, &mut iv) {
+                                Some(true) => ends.push(start + len),
+                                Some(false) => {}
+                                None => break,
+                            }
+                        }
+                    }
+                }
+                ends.sort_unstable();
+                let mut out = Set::new();
+                for e in ends {
+                    push(&mut out, e, e);
+                }
+                out
+            }
+            Node::Run { class, min, max } => self.run(class, *min, *max, from, s),
+            Node::Start => keep(from, |p| p == 0),
+            Node::End => keep(from, |p| p == n),
+            Node::WordBoundary => keep(from, |p| word_boundary(&s.chars, p)),
+            Node::NotWordBoundary => keep(from, |p| !word_boundary(&s.chars, p)),
+            Node::Repeat { min, max, sub } => self.repeat(*min, *max, sub, from, s),
+            Node::Concat(parts) => {
+                let mut set: Set = from.into();
+                for p in parts {
+                    if set.is_empty() {
+                        break;
+                    }
+                    set = self.eval(p, &set, s);
+                }
+                set
+            }
+            Node::Alt(alts) => alts
+                .iter()
+                .fold(Set::new(), |acc, a| union(&acc, &self.eval(a, from, s))),
+        }
+    }
+
+    /// The ends of `min` to `max` characters of `class` from any of `from`.
+    fn run(&self, class: &Chars, min: u32, max: u32, from: &[(u32, u32)], s: &Scan) -> Set {
+        let n = s.n();
+        let mut out = Set::new();
+        if *class == Chars::Any {
+            for &(a, b) in from.iter().filter(|&&(a, _)| a.saturating_add(min) <= n) {
+                push(&mut out, a + min, b.saturating_add(max).min(n));
+            }
+            return out;
+        }
+        let inside = |p: u32| p < n && class.contains(s.chars[p as usize]);
+        let mut reach: SmallVec<[u32; 16]> = SmallVec::new();
+        for &(a, b) in from {
+            // How many class characters follow each start, found from the back: run(b) by
+            // walking, then run(p) = run(p + 1) + 1 while p is in the class.
+            let mut run = 0u32;
+            while run < max && inside(b + run) {
+                run += 1;
+            }
+            reach.clear();
+            reach.push(run);
+            for p in (a..b).rev() {
+                run = if inside(p) { (run + 1).min(max) } else { 0 };
+                reach.push(run);
+            }
+            for (p, &r) in (a..=b).zip(reach.iter().rev()) {
+                if r >= min {
+                    push(&mut out, p + min, p + r);
+                }
+            }
+        }
+        out
+    }
+
+    /// `sub{min,max}`: step from `from` up to `max` times, keeping what `min` or more steps reach.
+    fn repeat(&self, min: u32, max: u32, sub: &Node, from: &[(u32, u32)], s: &Scan) -> Set {
+        let mut out: Set = if min == 0 { from.into() } else { Set::new() };
+        let mut cur: Set = from.into();
+        let mut steps = 0u32;
+        while steps < max && !cur.is_empty() {
+            let next = self.eval(sub, &cur, s);
+            steps += 1;
+            if steps >= min {
+                let grown = union(&out, &next);
+                // Each step only maps positions forward, so once a step adds nothing, no later
+                // one can.
+                if grown == out {
+                    break;
+                }
+                out = grown;
+            } else if next == cur {
+                // Only empty steps before `min`: the positions will not move again.
+                return union(&out, &next);
+            }
+            cur = next;
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.each.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.each.is_empty()
+    }
+
+    /// Pattern `i` alone, to find where it matched.
+    pub fn regex(&self, i: usize) -> &Regex {
+        &self.each[i]
+    }
+}
+
+/// Adds `[a, b]` to a set built in ascending order, merging what touches.
+fn push(out: &mut Set, a: u32, b: u32) {
+    match out.last_mut() {
+        Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+        _ => out.push((a, b)),
+    }
+}
+
+fn union(x: &[(u32, u32)], y: &[(u32, u32)]) -> Set {
+    let mut out = Set::new();
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() || j < y.len() {
+        let next = if j == y.len() || (i < x.len() && x[i].0 <= y[j].0) {
+            i += 1;
+            x[i - 1]
+        } else {
+            j += 1;
+            y[j - 1]
+        };
+        push(&mut out, next.0, next.1);
+    }
+    out
+}
+
+fn keep(from: &[(u32, u32)], ok: impl Fn(u32) -> bool) -> Set {
+    let mut out = Set::new();
+    for &(a, b) in from {
+        for p in a..=b {
+            if ok(p) {
+                push(&mut out, p, p);
+            }
+        }
+    }
+    out
+}
+
+/// ASCII word boundary (`(?-u:\b)`): every non-ASCII character counts as a non-word one.
+fn word_boundary(chars: &[char], p: u32) -> bool {
+    let word = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+    };
+    let p = p as usize;
+    word(p.checked_sub(1)) != word(Some(p))
+}
+
+/// The evaluator's form of a syntax tree; `None` for syntax it does not model.
+fn lower(hir: &Hir, lits: &mut Literals) -> Option<Node> {
+    Some(match hir.kind() {
+        HirKind::Empty => Node::Empty,
+        HirKind::Literal(l) => {
+            std::str::from_utf8(&l.0).ok()?;
+            Node::Lits(vec![lits.id(&l.0)])
+        }
+        HirKind::Class(class) => {
+            let ranges = class_ranges(class)?;
+            let size: u32 = ranges.iter().map(|r| r.1 as u32 - r.0 as u32 + 1).sum();
+            if size > LISTED_CLASS {
+                Node::Run {
+                    class: chars(ranges),
+                    min: 1,
+                    max: 1,
+                }
+            } else {
+                let mut buf = [0u8; 4];
+                let mut ids: Vec<u32> = ranges
+                    .iter()
+                    .flat_map(|r| r.0..=r.1)
+                    .map(|ch| lits.id(ch.encode_utf8(&mut buf).as_bytes()))
+                    .collect();
+                ids.sort_unstable();
+                Node::Lits(ids)
+            }
+        }
+        HirKind::Look(look) => match look {
+            Look::Start => Node::Start,
+            Look::End => Node::End,
+            Look::WordAscii => Node::WordBoundary,
+            Look::WordAsciiNegate => Node::NotWordBoundary,
+            _ => return None,
+        },
+        HirKind::Repetition(r) => match r.sub.kind() {
+            HirKind::Class(class) => Node::Run {
+                class: chars(class_ranges(class)?),
+                min: r.min,
+                max: r.max.unwrap_or(u32::MAX),
+            },
+            _ => Node::Repeat {
+                min: r.min,
+                max: r.max.unwrap_or(u32::MAX),
+                sub: Box::new(lower(&r.sub, lits)?),
+            },
+        },
+        HirKind::Capture(c) => lower(&c.sub, lits)?,
+        HirKind::Concat(subs) => {
+            Node::Concat(subs.iter().map(|s| lower(s, lits)).collect::<Option<_>>()?)
+        }
+        HirKind::Alternation(subs) => {
+            let alts: Vec<Node> = subs.iter().map(|s| lower(s, lits)).collect::<Option<_>>()?;
+            // The literal alternatives are one step over the occurrences.
+            let (literal, mut other): (Vec<Node>, Vec<Node>) =
+                alts.into_iter().partition(|a| matches!(a, Node::Lits(_)));
+            let mut ids: Vec<u32> = literal
+                .into_iter()
+                .flat_map(|a| match a {
+                    Node::Lits(ids) => ids,
+                    _ => Vec::new(),
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if !ids.is_empty() {
+                other.insert(0, Node::Lits(ids));
+            }
+            match other.len() {
+                1 => other.pop().expect("one alternative"),
+                _ => Node::Alt(other),
+            }
+        }
+    })
+}
+
+/// A class as character ranges; `None` for a byte class that is not ASCII (it would mean
+/// something else over characters).
+fn class_ranges(class: &Class) -> Option<Vec<(char, char)>> {
+    let unicode = match class {
+        Class::Unicode(u) => u.clone(),
+        Class::Bytes(b) => b.to_unicode_class()?,
+    };
+    Some(unicode.iter().map(|r| (r.start(), r.end())).collect())
+}
+
+fn chars(ranges: Vec<(char, char)>) -> Chars {
+    // `.` without and with the `s` flag: the evaluator never sees a line break.
+    if ranges == [('\0', '\t'), ('\u{b}', char::MAX)] || ranges == [('\0', char::MAX)] {
+        Chars::Any
+    } else {
+        Chars::Ranges(ranges)
+    }
+}
+
+/// The top-level alternatives of a pattern (through capture groups).
+fn alternatives(hir: &Hir) -> Vec<&Hir> {
+    match hir.kind() {
+        HirKind::Capture(c) => alternatives(&c.sub),
+        HirKind::Alternation(alts) => alts.iter().flat_map(alternatives).collect(),
+        _ => vec![hir],
+    }
+}
+
+/// The parts of a branch in sequence (nested groups of sequences flattened).
+fn parts(hir: &Hir) -> Vec<&Hir> {
+    match hir.kind() {
+        HirKind::Capture(c) if matches!(c.sub.kind(), HirKind::Concat(_)) => parts(&c.sub),
+        HirKind::Concat(subs) => subs.iter().flat_map(parts).collect(),
+        _ => vec![hir],
+    }
+}
+
+/// For each part that every match needs, the literals its matches begin with, when there are
+/// few enough to list; and whether the first part of the branch is such a factor.
+fn factors(branch: &Hir) -> (bool, Vec<Vec<Vec<u8>>>) {
+    let parts = parts(branch);
+    let factor = |part: &Hir| {
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(part);
+        let lits = seq.literals()?;
+        // Only whole characters are in the lexicon: a part with another literal is no factor.
+        if lits.is_empty()
+            || lits
+                .iter()
+                .any(|l| l.is_empty() || std::str::from_utf8(l.as_bytes()).is_err())
+        {
+            return None;
+        }
+        Some(
+            lits.iter()
+                .map(|l| l.as_bytes().to_vec())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let leads = parts.first().is_some_and(|p| factor(p).is_some());
+    (leads, parts.into_iter().filter_map(factor).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(src: &[&str]) -> Patterns {
+        let compiled = src.iter().map(|s| Patterns::compile(s).unwrap()).collect();
+        Patterns::new(
+            compiled,
+            src.iter().map(|s| s.to_string()).collect(),
+            (0..src.len()).map(Owner::Strong).collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_branch_with_no_factor_is_evaluated_on_every_message() {
+        let p = patterns(&[r"\d{6}", "解封"]);
+        assert_eq!(p.always.len(), 1);
+        assert_eq!(p.matches("code 123456"), vec![0]);
+        assert_eq!(p.matches("怎么解封"), vec![1]);
+    }
+
+    #[test]
+    fn matches_agree_with_the_regex() {
+        let src = [
+            "(账号|微信|号).{0,10}(被)?(封|限制)",
+            "(收费|\\d+\\s*(块|元)?).{0,16}(解封|能解)",
+            "^(我的)?(微信|账号)(被)?封了?$",
+            "封.{0,4}了?.{0,4}(\\d+|[一二三四五六七八九十]+)\\s*天",
+            "(?-u:\\b)pay(?-u:\\b).{0,20}(banned|blocked)",
+            "a.*b.{2,3}c",
+            "(ab|a)*c",
+            "x(?-u:\\B)y",
+            "(专业|技术).{1,4}解封",
+        ];
+        let p = patterns(&src);
+        let regexes: Vec<regex::Regex> =
+            src.iter().map(|s| regex::Regex::new(s).unwrap()).collect();
+        let texts = [
+            "微信被封了",
+            "我的微信号今天被限制登录了",
+            "微信号在一个很长很长很长很长的句子之后才被封",
+            "付300元就能解封",
+            "收费解封",
+            "300 块 包解封",
+            "我的微信被封了",
+            "我的微信被封了吗",
+            "封了 7 天",
+            "被封了三天",
+            "can't pay, account banned",
+            "paypal banned",
+            "a-b-xyzc",
+            "axbyc",
+            "ababc",
+            "xy",
+            "专业帮你解封",
+            "专业解封",
+            "第一行\n第二行 微信被封",
+            "",
+        ];
+        for t in texts {
+            let want: Vec<usize> = (0..src.len()).filter(|&i| regexes[i].is_match(t)).collect();
+            assert_eq!(p.matches(t), want, "{t:?}");
+        }
+    }
+}

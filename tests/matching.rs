@@ -1,0 +1,121 @@
+//! The pattern matcher answers exactly what the catalog's regexes answer. It decides matches
+//! without running them (see `src/patterns.rs`), so every shipped pattern is held to its regex's
+//! `is_match` on every labelled message and on random splices and mutations of them.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use safepath::catalog::Catalog;
+
+fn catalog() -> &'static Catalog {
+    static C: OnceLock<Catalog> = OnceLock::new();
+    C.get_or_init(|| common::engine().catalog().clone())
+}
+
+/// Every labelled message of the repository (and of the shared development set, when present),
+/// normalised as the engine normalises them.
+fn texts() -> &'static [String] {
+    static T: OnceLock<Vec<String>> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let files = [
+            dir.join("tests/data/probe-intents.jsonl"),
+            dir.join("tests/data/probe-scam.jsonl"),
+            dir.join("../shared/eval/dev-intents.jsonl"),
+            dir.join("../shared/eval/dev-scam.jsonl"),
+        ];
+        let mut out = Vec::new();
+        for f in files.iter().filter(|f| f.exists()) {
+            for line in std::fs::read_to_string(f).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let raw = v["text"].as_str().unwrap();
+                out.push(catalog().normalizer.normalize(raw).text);
+            }
+        }
+        assert!(out.len() > 400, "the probe sets are missing");
+        out
+    })
+}
+
+fn by_regex(text: &str) -> Vec<usize> {
+    let p = &catalog().patterns;
+    (0..p.len())
+        .filter(|&i| p.regex(i).is_match(text))
+        .collect()
+}
+
+fn assert_same(text: &str) {
+    let p = &catalog().patterns;
+    let got = p.matches(text);
+    let want = by_regex(text);
+    if got != want {
+        let name = |i: &usize| p.source[*i].clone();
+        panic!(
+            "{text:?}\n  matcher only: {:?}\n  regex only: {:?}",
+            got.iter()
+                .filter(|i| !want.contains(i))
+                .map(name)
+                .collect::<Vec<_>>(),
+            want.iter()
+                .filter(|i| !got.contains(i))
+                .map(name)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn every_labelled_message_matches_as_the_regexes_say() {
+    let mut matched = 0;
+    for t in texts() {
+        assert_same(t);
+        matched += by_regex(t).len();
+    }
+    // The comparison means something only if patterns do match.
+    assert!(matched > 1000, "{matched}");
+}
+
+#[test]
+fn multi_line_and_empty_messages_match_as_the_regexes_say() {
+    for t in ["", "\n", "微信\n被封了", "解封\n\n300元", " ", "封了3天\n"] {
+        assert_same(t);
+    }
+}
+
+/// Pieces that move a message across pattern boundaries: digits, blanks, the optional words
+/// of many patterns, punctuation, anchors' neighbours.
+const PIECES: &[&str] = &[
+    "", " ", "  ", "了", "被", "号", "元", "块", "天", "3", "300", "482913", ",", "?", "!", "。",
+    "a", "v", "pay", "ban", "@", "-", "_", ".", "http://", "微信", "解封", "不会", "7 days",
+];
+
+fn char_cut(s: &str, at: usize) -> usize {
+    let n = s.chars().count();
+    s.char_indices()
+        .nth(at % (n + 1))
+        .map_or(s.len(), |(i, _)| i)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::fuzz_cases()))]
+
+    #[test]
+    fn spliced_and_mutated_messages_match_as_the_regexes_say(
+        a in any::<prop::sample::Index>(),
+        b in any::<prop::sample::Index>(),
+        cuts in (0usize..200, 0usize..200),
+        inserts in prop::collection::vec((0usize..200, prop::sample::select(PIECES)), 0..4),
+    ) {
+        let t = texts();
+        let (x, y) = (&t[a.index(t.len())], &t[b.index(t.len())]);
+        // The head of one message and the tail of another, then pieces dropped in.
+        let mut s = format!("{}{}", &x[..char_cut(x, cuts.0)], &y[char_cut(y, cuts.1)..]);
+        for (at, piece) in inserts {
+            let i = char_cut(&s, at);
+            s.insert_str(i, piece);
+        }
+        assert_same(&s);
+    }
+}
