@@ -59,6 +59,11 @@ pub fn is_han(c: char) -> bool {
         0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
+/// The CJK Unified Ideographs and Extension A: no compatibility decomposition, no case.
+fn is_unified_han(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF)
+}
+
 fn is_emoji_or_symbol(c: char) -> bool {
     matches!(c as u32,
         0x2190..=0x21FF   // arrows
@@ -175,6 +180,12 @@ impl Normalizer {
                 if !is_invisible(orig) {
                     chars.push((orig.to_ascii_lowercase(), at));
                 }
+                continue;
+            }
+            // The common case: a unified ideograph stays itself under NFKC, case folding and the
+            // skeleton, so only the simplification applies (the slow path below gives the same).
+            if is_unified_han(simp) {
+                chars.push((simp, at));
                 continue;
             }
             for c in std::iter::once(simp).nfkc() {
@@ -389,6 +400,19 @@ mod tests {
         assert_eq!(n.normalize("\u{202e}解封\u{202d}").text, "解封");
         let seps = "-".repeat(10_000);
         assert_eq!(n.normalize(&format!("解{seps}封")).text, "解封");
+    }
+
+    #[test]
+    fn unified_ideographs_are_unchanged_by_nfkc_and_case() {
+        // The premise of the fast path in `fold`.
+        for c in (0x3400..=0x4DBFu32)
+            .chain(0x4E00..=0x9FFF)
+            .filter_map(char::from_u32)
+        {
+            assert!(is_han(c) && !is_invisible(c), "{c}");
+            assert_eq!(std::iter::once(c).nfkc().collect::<String>(), c.to_string());
+            assert_eq!(c.to_lowercase().collect::<String>(), c.to_string());
+        }
     }
 
     #[test]

@@ -145,7 +145,15 @@ static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
 /// Phones, QQ numbers, app ids, handles, links and amounts named in a (redacted) text.
 pub fn indicators(text: &str) -> Vec<Indicator> {
     let mut out: Vec<Indicator> = Vec::new();
-    for (kind, re) in INDICATORS.iter() {
+    // What each rule cannot match without: most messages name no contact, and then no rule runs.
+    let digit = crate::guard::has_digit(text);
+    let possible = |kind: IndicatorKind| match kind {
+        IndicatorKind::Url => text.contains('.') || text.contains("://"),
+        IndicatorKind::Phone | IndicatorKind::Qq | IndicatorKind::Amount => digit,
+        IndicatorKind::WechatId => text.contains('v') || text.contains("微信"),
+        IndicatorKind::Telegram => text.contains('@') || text.contains("t.me/"),
+    };
+    for (kind, re) in INDICATORS.iter().filter(|(k, _)| possible(*k)) {
         for c in re.captures_iter(text) {
             if let Some(m) = c.iter().skip(1).flatten().next() {
                 let value = m.as_str().split_whitespace().collect::<String>();
