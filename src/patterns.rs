@@ -129,7 +129,20 @@ pub struct Patterns {
 /// (rarely more than a few: kept inline).
 type Set = SmallVec<[(u32, u32); 4]>;
 
+/// Buffers one thread reuses from message to message: matching allocates only its answer.
+#[derive(Default)]
+struct Scratch {
+    scan: Scan,
+    hit: Vec<bool>,
+    looked: Vec<bool>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// One message as the evaluator reads it.
+#[derive(Default)]
 struct Scan {
     chars: Vec<char>,
     /// (literal, start) of every literal occurrence, sorted.
@@ -371,12 +384,20 @@ impl Patterns {
                 .filter(|&i| self.each[i].is_match(text))
                 .collect();
         }
-        let scan = self.scan(text);
-        let mut hit = vec![false; self.each.len()];
+        SCRATCH.with_borrow_mut(|scratch| self.matches_in(text, scratch))
+    }
+
+    fn matches_in(&self, text: &str, scratch: &mut Scratch) -> Vec<usize> {
+        let Scratch { scan, hit, looked } = scratch;
+        self.scan(text, scan);
+        hit.clear();
+        hit.resize(self.each.len(), false);
+        looked.clear();
+        looked.resize(self.branches.len(), false);
         for &p in &self.by_regex {
             hit[p] = self.each[p].is_match(text);
         }
-        let mut looked = vec![false; self.branches.len()];
+        let scan = &*scan;
         let all: Set = smallvec::smallvec![(0, scan.n())];
         let mut look = |b: u32, hit: &mut Vec<bool>| {
             let br = &self.branches[b as usize];
@@ -393,14 +414,14 @@ impl Patterns {
             }
         };
         for &b in &self.always {
-            look(b, &mut hit);
+            look(b, hit);
         }
         let mut last = u32::MAX;
         for &(l, _) in &scan.occ {
             if l != last {
                 last = l;
                 for &b in &self.first_of[l as usize] {
-                    look(b, &mut hit);
+                    look(b, hit);
                 }
             }
         }
@@ -411,23 +432,27 @@ impl Patterns {
             .collect()
     }
 
-    fn scan(&self, text: &str) -> Scan {
-        let chars: Vec<char> = text.chars().collect();
-        let mut present = vec![0u64; self.literal_chars.len().div_ceil(64)];
-        let mut by_start: Vec<(u32, u32)> = Vec::with_capacity(chars.len() * 2);
-        self.lexicon.find(&chars, |l, p| {
-            present[l as usize / 64] |= 1 << (l % 64);
-            by_start.push((p as u32, l));
-        });
-        let mut occ: Vec<(u32, u32)> = by_start.iter().map(|&(p, l)| (l, p)).collect();
-        // Sorted as one integer: the small sort is the hot part of a scan.
-        occ.sort_unstable_by_key(|&(l, p)| (u64::from(l) << 32) | u64::from(p));
-        Scan {
+    /// Reads `text` into `scan`, reusing its buffers.
+    fn scan(&self, text: &str, scan: &mut Scan) {
+        let Scan {
             chars,
             occ,
             by_start,
             present,
-        }
+        } = scan;
+        chars.clear();
+        chars.extend(text.chars());
+        present.clear();
+        present.resize(self.literal_chars.len().div_ceil(64), 0);
+        by_start.clear();
+        self.lexicon.find(chars, |l, p| {
+            present[l as usize / 64] |= 1 << (l % 64);
+            by_start.push((p as u32, l));
+        });
+        occ.clear();
+        occ.extend(by_start.iter().map(|&(p, l)| (l, p)));
+        // Sorted as one integer: the small sort is the hot part of a scan.
+        occ.sort_unstable_by_key(|&(l, p)| (u64::from(l) << 32) | u64::from(p));
     }
 
     /// The positions where `node` can end, starting from any of `from`.
