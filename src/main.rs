@@ -57,7 +57,11 @@ enum Command {
         user: String,
     },
     /// Stateless: JSON lines {"text": …} (or plain lines) on stdin → one JSON object a line.
-    Classify,
+    Classify {
+        /// Worker threads (default: one per core). Output keeps the input's order.
+        #[arg(long, env = "SAFEPATH_JOBS")]
+        jobs: Option<usize>,
+    },
     /// Validate the intent catalog; exits non-zero listing every problem.
     Check,
     /// The Telegram bot. Token from TELOXIDE_TOKEN; TELOXIDE_API_URL points it at another Bot API
@@ -214,10 +218,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         }
-        Command::Classify => {
+        Command::Classify { jobs } => {
             let engine = engine(&cli)?;
-            let (_, bad) =
-                safepath::classify::run(&engine, io::stdin().lock(), io::stdout().lock())?;
+            let mut options = safepath::classify::Options {
+                progress: io::stderr().is_terminal(),
+                ..Default::default()
+            };
+            options.jobs = jobs.unwrap_or(options.jobs);
+            let input = io::BufReader::with_capacity(1 << 16, io::stdin());
+            let (_, bad) = safepath::classify::run(&engine, input, io::stdout().lock(), options)?;
             if bad > 0 {
                 eprintln!("safepath classify: {bad} line(s) could not be read; see their \"error\" objects");
             }
