@@ -7,7 +7,7 @@
 //! "recorded"), counts the contacts the report names, and saves the new state.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -397,5 +397,41 @@ impl Session {
     pub fn expire_idle(&self) -> Result<usize, StoreError> {
         self.store
             .expire_states(now().saturating_sub(self.idle_secs))
+    }
+
+    /// Sweeps idle conversations for as long as the process runs, `per_second` at a time, from
+    /// a background thread: a long-running frontend never reads the whole store at once. An
+    /// idle conversation is already treated as new when its user comes back; the sweep only
+    /// gives the space back.
+    pub fn sweep_in_background(self: &Arc<Self>, per_second: usize) {
+        let session = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("sweep".into())
+            .spawn(move || {
+                let mut cursor: Option<String> = None;
+                let mut forgotten = 0;
+                while let Some(s) = session.upgrade() {
+                    let before = now().saturating_sub(s.idle_secs);
+                    match s
+                        .store
+                        .expire_states_step(before, cursor.as_deref(), per_second)
+                    {
+                        Ok((n, next)) => {
+                            forgotten += n;
+                            if next.is_none() && forgotten > 0 {
+                                tracing::info!(forgotten, "forgot idle conversations");
+                                forgotten = 0;
+                            }
+                            cursor = next;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "sweeping idle conversations"),
+                    }
+                    drop(s);
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no thread to sweep idle conversations");
+        }
     }
 }

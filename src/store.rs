@@ -52,6 +52,18 @@ pub trait Store: Send + Sync {
     fn bump(&self, keys: &[String], now: u64) -> Result<(), StoreError>;
     /// Deletes conversations last touched before `before`; returns how many.
     fn expire_states(&self, before: u64) -> Result<usize, StoreError>;
+    /// The same sweep a bounded step at a time: looks at up to `limit` conversations after
+    /// `cursor` (a user key; `None`: from the start) and returns how many it forgot and where to
+    /// go on (`None`: the end was reached). A long-running process sweeps this way, so that it
+    /// never reads the whole store at once (which doubled sled's memory for a million users).
+    fn expire_states_step(
+        &self,
+        before: u64,
+        _cursor: Option<&str>,
+        _limit: usize,
+    ) -> Result<(usize, Option<String>), StoreError> {
+        Ok((self.expire_states(before)?, None))
+    }
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// Takes a token from the rate-limit bucket `key`: `None` lets the message pass, `Some(ms)`
@@ -97,8 +109,18 @@ pub(crate) fn stamp(now: u64, state: &[u8]) -> Vec<u8> {
     v
 }
 
+/// sled's page cache, in MiB, unless the operator says otherwise (`--cache-mb`). sled keeps
+/// about 60 MB of its own for a million conversations on top of it; a larger cache buys little
+/// for small records read once per turn (BENCHMARKS.md).
+pub const DEFAULT_CACHE_MB: u64 = 8;
+
 impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with_cache(dir, DEFAULT_CACHE_MB)
+    }
+
+    /// Opens with a page cache of `cache_mb` MiB.
+    pub fn open_with_cache(dir: &Path, cache_mb: u64) -> Result<SledStore, StoreError> {
         let path = dir.display().to_string();
         if dir.exists() && !dir.join("db").exists() && !dir.join("conf").exists() {
             let foreign = std::fs::read_dir(dir)
@@ -115,7 +137,7 @@ impl SledStore {
         std::fs::create_dir_all(dir).map_err(write_err)?;
         let cfg = sled::Config::new()
             .path(dir)
-            .cache_capacity(64 << 20)
+            .cache_capacity(cache_mb << 20)
             .flush_every_ms(Some(500));
         let mut tries = 0;
         let db = loop {
@@ -280,14 +302,42 @@ impl Store for SledStore {
 
     fn expire_states(&self, before: u64) -> Result<usize, StoreError> {
         let mut n = 0;
-        for kv in self.states.iter() {
-            let (k, v) = kv.map_err(read_err)?;
-            if unstamp(&v).is_none_or(|(t, _)| t < before) {
-                self.states.remove(k).map_err(write_err)?;
-                n += 1;
+        let mut cursor = None;
+        loop {
+            let (gone, next) = self.expire_states_step(before, cursor.as_deref(), 10_000)?;
+            n += gone;
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(n),
             }
         }
-        Ok(n)
+    }
+
+    fn expire_states_step(
+        &self,
+        before: u64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(usize, Option<String>), StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = cursor.map_or(Unbounded, |c| Excluded(c.as_bytes().to_vec()));
+        let (mut n, mut seen, mut last) = (0, 0, None);
+        for kv in self.states.range::<Vec<u8>, _>((from, Unbounded)) {
+            let (k, v) = kv.map_err(read_err)?;
+            if unstamp(&v).is_none_or(|(t, _)| t < before) {
+                self.states.remove(&k).map_err(write_err)?;
+                n += 1;
+            }
+            seen += 1;
+            last = Some(k);
+            if seen == limit {
+                break;
+            }
+        }
+        let next = (seen == limit)
+            .then(|| last.map(|k| String::from_utf8_lossy(&k).into_owned()))
+            .flatten();
+        Ok((n, next))
     }
 
     fn flush(&self) -> Result<(), StoreError> {

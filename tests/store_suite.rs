@@ -201,6 +201,40 @@ fn idle_states_expire<B: Backend>(db: u8) {
     assert_eq!(s.load_state("a").unwrap(), None);
 }
 
+/// A long-running process sweeps a bounded step at a time; in steps it forgets exactly the idle
+/// conversations, and reaches the end.
+fn idle_states_expire_in_steps<B: Backend>(db: u8) {
+    let Some(b) = B::fresh(db) else { return };
+    let s = b.store();
+    for i in 0..7 {
+        s.save_state(&format!("old{i}"), b"1").unwrap();
+    }
+    // Conversations are stamped in whole seconds.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let cutoff = safepath::session::now();
+    for i in 0..5 {
+        s.save_state(&format!("new{i}"), b"2").unwrap();
+    }
+    let (mut forgotten, mut cursor, mut steps) = (0, None::<String>, 0);
+    loop {
+        let (n, next) = s.expire_states_step(cutoff, cursor.as_deref(), 3).unwrap();
+        forgotten += n;
+        steps += 1;
+        assert!(steps < 20, "the sweep never reached the end");
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(forgotten, 7);
+    for i in 0..7 {
+        assert_eq!(s.load_state(&format!("old{i}")).unwrap(), None);
+    }
+    for i in 0..5 {
+        assert!(s.load_state(&format!("new{i}")).unwrap().is_some());
+    }
+}
+
 fn rate_buckets_and_settings<B: Backend>(db: u8) {
     let Some(mut b) = B::fresh(db) else { return };
     let s = b.store();
@@ -257,6 +291,10 @@ macro_rules! suite {
             #[test]
             fn expiry() {
                 idle_states_expire::<$backend>(5);
+            }
+            #[test]
+            fn expiry_in_steps() {
+                idle_states_expire_in_steps::<$backend>(8);
             }
             #[test]
             fn buckets_and_settings() {

@@ -1,0 +1,74 @@
+//! The engine row of BENCHMARKS.md, measured the way traffic arrives: every message different.
+//!
+//! Criterion (`benches/engine.rs`) repeats the same few messages, which keeps the regex crate's
+//! lazy DFAs warm and flatters the engine about threefold. This bench runs one core over the
+//! first 200,000 lines of the deterministic corpus (`bench/corpus.py 1000000 42`, generated into
+//! `target/bench/` when missing), each message once per pass, and reports throughput and the
+//! latency distribution of single messages.
+//!
+//!     cargo bench --bench latency            # or: -- LINES
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use safepath::engine::Engine;
+
+fn corpus() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("target/bench/corpus-1000000-42.jsonl");
+    if !path.exists() {
+        eprintln!("generating {} …", path.display());
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("target/bench");
+        let out = std::process::Command::new("python3")
+            .arg(root.join("bench/corpus.py"))
+            .args(["1000000", "42"])
+            .output()
+            .expect("python3 runs bench/corpus.py");
+        assert!(out.status.success(), "bench/corpus.py failed");
+        std::fs::write(&path, out.stdout).expect("corpus written");
+    }
+    path
+}
+
+fn main() {
+    let lines: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let texts: Vec<String> = std::fs::read_to_string(corpus())
+        .expect("corpus readable")
+        .lines()
+        .take(lines)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["text"].as_str().expect("text").to_owned()
+        })
+        .collect();
+    let engine = Engine::shipped().expect("shipped catalog");
+    let mut ns: Vec<u64> = Vec::with_capacity(texts.len());
+    let mut best = f64::MAX;
+    for pass in 0..3 {
+        ns.clear();
+        let t = Instant::now();
+        for text in &texts {
+            let m = Instant::now();
+            std::hint::black_box(engine.analyze(std::hint::black_box(text)));
+            ns.push(m.elapsed().as_nanos() as u64);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        best = best.min(secs);
+        eprintln!("pass {pass}: {:.0} messages/s", texts.len() as f64 / secs);
+    }
+    ns.sort_unstable();
+    let q = |p: f64| ns[((ns.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64 / 1000.0;
+    println!(
+        "engine, {} distinct messages, one core: {:.0} messages/s (best pass); per message mean {mean:.1} µs, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+        texts.len(),
+        texts.len() as f64 / best,
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        q(1.0),
+    );
+}
