@@ -410,7 +410,7 @@ impl Patterns {
                     Some(first) => scan.points(first),
                     None => all.clone(),
                 };
-                hit[br.pattern] = !self.eval(&br.node, &from, &scan).is_empty();
+                hit[br.pattern] = !self.eval(&br.node, &from, scan).is_empty();
             }
         };
         for &b in &self.always {
