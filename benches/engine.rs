@@ -1,5 +1,7 @@
-//! Criterion benchmarks for the rows of BENCHMARKS.md that are functions: one message through the
-//! engine, the length scaling, a session turn on sled, and start-up (catalog load and compile).
+//! Criterion benchmarks for the rows of BENCHMARKS.md that are functions: a fixed mix of messages
+//! through the engine, the length scaling, a session turn on sled, and start-up (catalog load and
+//! compile). The same messages repeat, which flatters the engine (warm regex caches): its row in
+//! BENCHMARKS.md comes from `benches/latency.rs`, over distinct messages.
 //!
 //!     cargo bench --bench engine
 
