@@ -64,10 +64,13 @@ pub enum SessionError {
     Store(#[from] StoreError),
 }
 
+/// A stored conversation: `{"v": 1, "state": {…}}`, written and read in one pass (no
+/// intermediate `serde_json::Value`). A record of another version, or one that does not parse,
+/// starts the conversation afresh.
 #[derive(Serialize, Deserialize)]
-struct Envelope {
+struct Envelope<S> {
     v: u32,
-    state: serde_json::Value,
+    state: S,
 }
 
 /// The first 16 bytes of a digest, in hex: the form of user keys and report dedup keys.
@@ -154,10 +157,10 @@ impl Session {
         let Some(bytes) = self.store.load_state(key)? else {
             return Ok(State::default());
         };
-        let state = serde_json::from_slice::<Envelope>(&bytes)
+        let state = serde_json::from_slice::<Envelope<State>>(&bytes)
             .ok()
             .filter(|e| e.v == STATE_VERSION)
-            .and_then(|e| serde_json::from_value::<State>(e.state).ok());
+            .map(|e| e.state);
         match state {
             Some(s) if now.saturating_sub(s.updated) <= self.idle_secs => Ok(s),
             Some(_) => Ok(State::default()),
@@ -172,7 +175,7 @@ impl Session {
         let encode = |state: &State| {
             let env = Envelope {
                 v: STATE_VERSION,
-                state: serde_json::to_value(state).map_err(|e| StoreError::Write(e.to_string()))?,
+                state,
             };
             serde_json::to_vec(&env).map_err(|e| StoreError::Write(e.to_string()))
         };
