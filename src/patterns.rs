@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 
 use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use smallvec::SmallVec;
@@ -119,6 +120,8 @@ pub struct Patterns {
     always: Vec<u32>,
     /// Patterns the evaluator cannot model: matched by their regex on every message.
     by_regex: Vec<usize>,
+    /// Pattern → its branches (empty for those matched by regex).
+    pattern_branches: Vec<std::ops::Range<u32>>,
     /// Each pattern compiled once at load: quotes its evidence, and is the fallback.
     each: Vec<Regex>,
     pub source: Vec<String>,
@@ -132,6 +135,8 @@ type Set = SmallVec<[(u32, u32); 4]>;
 /// Buffers one thread reuses from message to message: matching allocates only its answer.
 #[derive(Default)]
 struct Scratch {
+    /// The text `scan` was made of: `find` reuses the scan `matches` made of the same message.
+    text: String,
     scan: Scan,
     hit: Vec<bool>,
     looked: Vec<bool>,
@@ -314,6 +319,7 @@ impl Patterns {
         let mut firsts: Vec<Vec<u32>> = Vec::new();
         let mut always = Vec::new();
         let mut by_regex = Vec::new();
+        let mut pattern_branches = Vec::with_capacity(compiled.len());
         let mut each = Vec::with_capacity(compiled.len());
         for (p, c) in compiled.into_iter().enumerate() {
             let mut mine = Vec::new();
@@ -340,6 +346,7 @@ impl Patterns {
                     first,
                 ));
             }
+            let at = branches.len() as u32;
             if ok {
                 for (b, first) in mine {
                     if first.is_empty() {
@@ -351,6 +358,7 @@ impl Patterns {
             } else {
                 by_regex.push(p);
             }
+            pattern_branches.push(at..branches.len() as u32);
             each.push(c.regex);
         }
         let mut first_of = vec![Vec::new(); lits.bytes.len()];
@@ -371,6 +379,7 @@ impl Patterns {
             branches,
             always,
             by_regex,
+            pattern_branches,
             each,
             source,
             owner,
@@ -388,8 +397,15 @@ impl Patterns {
     }
 
     fn matches_in(&self, text: &str, scratch: &mut Scratch) -> Vec<usize> {
-        let Scratch { scan, hit, looked } = scratch;
+        let Scratch {
+            text: scanned,
+            scan,
+            hit,
+            looked,
+        } = scratch;
         self.scan(text, scan);
+        scanned.clear();
+        scanned.push_str(text);
         hit.clear();
         hit.resize(self.each.len(), false);
         looked.clear();
@@ -596,6 +612,65 @@ impl Patterns {
     /// Pattern `i` alone, to find where it matched.
     pub fn regex(&self, i: usize) -> &Regex {
         &self.each[i]
+    }
+
+    /// The first match of pattern `i` in `text`, exactly as `regex(i).find(text)` reports it.
+    /// The evaluator finds where the leftmost match starts, and an anchored search from there
+    /// gives the match leftmost-first semantics choose: no unanchored scan, no reverse scan.
+    pub fn find(&self, i: usize, text: &str) -> Option<regex_automata::Match> {
+        let re = &self.each[i];
+        let start = if text.contains('\n') || text.len() >= u32::MAX as usize {
+            None
+        } else {
+            SCRATCH.with_borrow_mut(|scratch| {
+                if scratch.text != text {
+                    self.scan(text, &mut scratch.scan);
+                    scratch.text.clear();
+                    scratch.text.push_str(text);
+                }
+                self.leftmost_start(i, &scratch.scan)
+            })
+        };
+        match start {
+            Some(Some(at)) => {
+                let at = text
+                    .char_indices()
+                    .nth(at as usize)
+                    .map_or(text.len(), |c| c.0);
+                let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+                re.search(&input)
+            }
+            Some(None) => None,
+            None => re.find(text),
+        }
+    }
+
+    /// Where the leftmost match of pattern `i` starts (a character index), `Some(None)` when it
+    /// has none, `None` when the evaluator cannot tell (a branch that may start anywhere).
+    fn leftmost_start(&self, i: usize, scan: &Scan) -> Option<Option<u32>> {
+        let range = self.pattern_branches.get(i)?.clone();
+        if range.is_empty() {
+            return None;
+        }
+        let mut best: Option<u32> = None;
+        for br in &self.branches[range.start as usize..range.end as usize] {
+            let first = br.starts_with.as_ref()?;
+            if !br.others.iter().all(|f| f.iter().any(|&l| scan.has(l))) {
+                continue;
+            }
+            let starts = scan.points(first);
+            for p in starts.iter().flat_map(|&(a, b)| a..=b) {
+                if best.is_some_and(|b| b <= p) {
+                    break;
+                }
+                let from: Set = smallvec::smallvec![(p, p)];
+                if !self.eval(&br.node, &from, scan).is_empty() {
+                    best = Some(p);
+                    break;
+                }
+            }
+        }
+        Some(best)
     }
 }
 

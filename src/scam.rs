@@ -205,25 +205,26 @@ pub fn detect(
         match catalog.patterns.owner[p] {
             Owner::Signal(s) if hit[s].is_none() => {
                 let def = &catalog.signals[s];
-                hit[s] = catalog
-                    .patterns
-                    .regex(p)
-                    .find_iter(text)
-                    .find(|m| {
-                        !def.negatable
-                            || !(negated(text, m.start(), &settings.negations)
-                                || settings
-                                    .negations
-                                    .iter()
-                                    .any(|n| text[m.range()].contains(n.as_str())))
-                    })
-                    .map(|m| text[m.range()].to_owned());
+                let counts = |m: &regex_automata::Match| {
+                    !def.negatable
+                        || !(negated(text, m.start(), &settings.negations)
+                            || settings
+                                .negations
+                                .iter()
+                                .any(|n| text[m.range()].contains(n.as_str())))
+                };
+                // The first match, quickly; only when it is negated are the others searched.
+                hit[s] = match catalog.patterns.find(p, text) {
+                    Some(m) if counts(&m) => Some(m),
+                    Some(_) => catalog.patterns.regex(p).find_iter(text).find(counts),
+                    None => None,
+                }
+                .map(|m| text[m.range()].to_owned());
             }
             Owner::Context(c) if ctx[c].is_none() => {
                 ctx[c] = catalog
                     .patterns
-                    .regex(p)
-                    .find(text)
+                    .find(p, text)
                     .map(|m| text[m.range()].to_owned());
             }
             _ => {}

@@ -98,6 +98,23 @@ fn char_cut(s: &str, at: usize) -> usize {
         .map_or(s.len(), |(i, _)| i)
 }
 
+/// The head of one labelled message and the tail of another, then pieces dropped in.
+fn splice(
+    a: prop::sample::Index,
+    b: prop::sample::Index,
+    cuts: (usize, usize),
+    inserts: Vec<(usize, &str)>,
+) -> String {
+    let t = texts();
+    let (x, y) = (&t[a.index(t.len())], &t[b.index(t.len())]);
+    let mut s = format!("{}{}", &x[..char_cut(x, cuts.0)], &y[char_cut(y, cuts.1)..]);
+    for (at, piece) in inserts {
+        let i = char_cut(&s, at);
+        s.insert_str(i, piece);
+    }
+    s
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(common::fuzz_cases()))]
 
@@ -108,14 +125,26 @@ proptest! {
         cuts in (0usize..200, 0usize..200),
         inserts in prop::collection::vec((0usize..200, prop::sample::select(PIECES)), 0..4),
     ) {
-        let t = texts();
-        let (x, y) = (&t[a.index(t.len())], &t[b.index(t.len())]);
-        // The head of one message and the tail of another, then pieces dropped in.
-        let mut s = format!("{}{}", &x[..char_cut(x, cuts.0)], &y[char_cut(y, cuts.1)..]);
-        for (at, piece) in inserts {
-            let i = char_cut(&s, at);
-            s.insert_str(i, piece);
-        }
+        let s = splice(a, b, cuts, inserts);
         assert_same(&s);
+        assert_same_first_match(&s);
+    }
+}
+
+/// `Patterns::find` (the evaluator's leftmost start, then an anchored search) reports the very
+/// match the regex's own `find` does: it is the evidence users and reports see.
+fn assert_same_first_match(text: &str) {
+    let p = &catalog().patterns;
+    for i in p.matches(text) {
+        let got = p.find(i, text).map(|m| m.range());
+        let want = p.regex(i).find(text).map(|m| m.range());
+        assert_eq!(got, want, "{text:?}: pattern {}", p.source[i]);
+    }
+}
+
+#[test]
+fn first_matches_are_the_regexes_first_matches() {
+    for t in texts() {
+        assert_same_first_match(t);
     }
 }
