@@ -204,3 +204,43 @@ fn missing_or_malformed_tokens_are_one_line_errors() {
         assert!(!err.contains("panicked"));
     }
 }
+
+#[test]
+fn classify_with_several_workers_answers_every_line_in_input_order() {
+    // Enough lines for many batches, so workers finish out of order and the writer must wait.
+    let engine = safepath::engine::Engine::shipped().unwrap();
+    let mut input = String::new();
+    for i in 1..=2000 {
+        if i % 97 == 0 {
+            input.push_str("{\"text\": broken\n");
+        } else if i % 101 == 0 {
+            input.push('\n'); // blank lines are skipped, but still counted
+        } else {
+            input.push_str(&format!("{{\"text\": \"marker{i} 微信被封了怎么办\"}}\n"));
+        }
+    }
+    let mut out = Vec::new();
+    let options = safepath::classify::Options {
+        jobs: 3,
+        progress: false,
+    };
+    let (ok, bad) = safepath::classify::run(&engine, input.as_bytes(), &mut out, options).unwrap();
+    let lines: Vec<serde_json::Value> = std::str::from_utf8(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected: Vec<usize> = (1..=2000).filter(|i| i % 101 != 0).collect();
+    assert_eq!(lines.len(), expected.len());
+    assert_eq!(bad, expected.iter().filter(|i| *i % 97 == 0).count());
+    assert_eq!(ok + bad, lines.len());
+    for (got, &i) in lines.iter().zip(&expected) {
+        if i % 97 == 0 {
+            assert_eq!(got["line"], i, "{got}");
+        } else {
+            let text = got["text"].as_str().unwrap();
+            assert!(text.starts_with(&format!("marker{i} ")), "line {i}: {text}");
+            assert_eq!(got["intent"], "self_unblock");
+        }
+    }
+}
