@@ -413,6 +413,8 @@ impl Session {
             .spawn(move || {
                 let mut cursor: Option<String> = None;
                 let mut forgotten = 0;
+                // A store that keeps failing (a full disk) is reported once, not every second.
+                let mut failing = false;
                 while let Some(s) = session.upgrade() {
                     let before = now().saturating_sub(s.idle_secs);
                     match s
@@ -420,6 +422,10 @@ impl Session {
                         .expire_states_step(before, cursor.as_deref(), per_second)
                     {
                         Ok((n, next)) => {
+                            if failing {
+                                tracing::info!("sweeping idle conversations works again");
+                                failing = false;
+                            }
                             forgotten += n;
                             if next.is_none() && forgotten > 0 {
                                 tracing::info!(forgotten, "forgot idle conversations");
@@ -427,7 +433,11 @@ impl Session {
                             }
                             cursor = next;
                         }
-                        Err(e) => tracing::warn!(error = %e, "sweeping idle conversations"),
+                        Err(e) if !failing => {
+                            tracing::warn!(error = %e, "sweeping idle conversations failed; retrying every second");
+                            failing = true;
+                        }
+                        Err(_) => {}
                     }
                     drop(s);
                     std::thread::sleep(Duration::from_secs(1));
