@@ -9,8 +9,8 @@
 //! call (~0.5 µs each, warm or cold: measured). So a pattern is not run as a regex at all to
 //! decide whether it matches:
 //!
-//! 1. **One pass.** One Aho-Corasick automaton over every literal of every pattern finds all
-//!    their occurrences (overlapping) in the message.
+//! 1. **One pass.** A character trie of every literal of every pattern finds all their
+//!    occurrences (overlapping) in the message.
 //! 2. **Gate.** Each branch of a pattern (`a|b` has two) has *factors*: parts every match must
 //!    contain, each a finite set of literals its match begins with (`(账号|微信|号)`, `{ban}`).
 //!    A branch is looked at only when one of its first factor's literals occurs and every other
@@ -95,6 +95,12 @@ impl Chars {
     }
 }
 
+/// Whether the evaluator reads `text`; otherwise the regexes answer (a line break, which
+/// normalised text never holds, or positions beyond `u32`).
+fn evaluable(text: &str) -> bool {
+    !text.contains('\n') && text.len() < u32::MAX as usize
+}
+
 /// A branch of a pattern with its gate.
 #[derive(Debug, Clone)]
 struct Branch {
@@ -107,9 +113,19 @@ struct Branch {
     others: Vec<Vec<u32>>,
 }
 
+impl Branch {
+    /// The gate past the first factor: every other factor has some literal in the message.
+    fn possible(&self, scan: &Scan) -> bool {
+        self.others.iter().all(|f| f.iter().any(|&l| scan.has(l)))
+    }
+}
+
 /// Every pattern of the catalog, ready to match. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Patterns {
+    /// Tells one catalog's tables from another's (a clone shares them, and its id): the
+    /// thread's cached scan is only valid for the catalog that made it.
+    id: u64,
     lexicon: Lexicon,
     /// Literal id → its length in characters.
     literal_chars: Vec<u32>,
@@ -135,11 +151,19 @@ type Set = SmallVec<[(u32, u32); 4]>;
 /// Buffers one thread reuses from message to message: matching allocates only its answer.
 #[derive(Default)]
 struct Scratch {
-    /// The text `scan` was made of: `find` reuses the scan `matches` made of the same message.
-    text: String,
-    scan: Scan,
+    scan: CachedScan,
     hit: Vec<bool>,
     looked: Vec<bool>,
+}
+
+/// The last scan made on this thread: `find` reuses the one `matches` made of the same message
+/// with the same catalog.
+#[derive(Default)]
+struct CachedScan {
+    /// The catalog (`None`: nothing scanned yet) and the text `scan` was made of.
+    catalog: Option<u64>,
+    text: String,
+    scan: Scan,
 }
 
 thread_local! {
@@ -156,6 +180,19 @@ struct Scan {
     by_start: Vec<(u32, u32)>,
     /// Literal ids that occur, as a bit set.
     present: Vec<u64>,
+}
+
+impl CachedScan {
+    /// The scan of `text` through `patterns`, made unless it is the one already here.
+    fn read(&mut self, patterns: &Patterns, text: &str) -> &Scan {
+        if self.catalog != Some(patterns.id) || self.text != text {
+            patterns.scan(text, &mut self.scan);
+            self.catalog = Some(patterns.id);
+            self.text.clear();
+            self.text.push_str(text);
+        }
+        &self.scan
+    }
 }
 
 impl Scan {
@@ -372,7 +409,9 @@ impl Patterns {
             .iter()
             .map(|l| String::from_utf8_lossy(l).chars().count() as u32)
             .collect();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Patterns {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             lexicon: Lexicon::new(&lits.bytes),
             literal_chars,
             first_of,
@@ -388,7 +427,7 @@ impl Patterns {
 
     /// Indices of the patterns that match `text`, ascending.
     pub fn matches(&self, text: &str) -> Vec<usize> {
-        if text.contains('\n') || text.len() >= u32::MAX as usize {
+        if !evaluable(text) {
             return (0..self.each.len())
                 .filter(|&i| self.each[i].is_match(text))
                 .collect();
@@ -397,15 +436,8 @@ impl Patterns {
     }
 
     fn matches_in(&self, text: &str, scratch: &mut Scratch) -> Vec<usize> {
-        let Scratch {
-            text: scanned,
-            scan,
-            hit,
-            looked,
-        } = scratch;
-        self.scan(text, scan);
-        scanned.clear();
-        scanned.push_str(text);
+        let Scratch { scan, hit, looked } = scratch;
+        let scan = scan.read(self, text);
         hit.clear();
         hit.resize(self.each.len(), false);
         looked.clear();
@@ -413,7 +445,6 @@ impl Patterns {
         for &p in &self.by_regex {
             hit[p] = self.each[p].is_match(text);
         }
-        let scan = &*scan;
         let all: Set = smallvec::smallvec![(0, scan.n())];
         let mut look = |b: u32, hit: &mut Vec<bool>| {
             let br = &self.branches[b as usize];
@@ -421,7 +452,7 @@ impl Patterns {
                 return;
             }
             looked[b as usize] = true;
-            if br.others.iter().all(|f| f.iter().any(|&l| scan.has(l))) {
+            if br.possible(scan) {
                 let from = match &br.starts_with {
                     Some(first) => scan.points(first),
                     None => all.clone(),
@@ -619,17 +650,10 @@ impl Patterns {
     /// gives the match leftmost-first semantics choose: no unanchored scan, no reverse scan.
     pub fn find(&self, i: usize, text: &str) -> Option<regex_automata::Match> {
         let re = &self.each[i];
-        let start = if text.contains('\n') || text.len() >= u32::MAX as usize {
-            None
+        let start = if evaluable(text) {
+            SCRATCH.with_borrow_mut(|scratch| self.leftmost_start(i, scratch.scan.read(self, text)))
         } else {
-            SCRATCH.with_borrow_mut(|scratch| {
-                if scratch.text != text {
-                    self.scan(text, &mut scratch.scan);
-                    scratch.text.clear();
-                    scratch.text.push_str(text);
-                }
-                self.leftmost_start(i, &scratch.scan)
-            })
+            None
         };
         match start {
             Some(Some(at)) => {
@@ -655,7 +679,7 @@ impl Patterns {
         let mut best: Option<u32> = None;
         for br in &self.branches[range.start as usize..range.end as usize] {
             let first = br.starts_with.as_ref()?;
-            if !br.others.iter().all(|f| f.iter().any(|&l| scan.has(l))) {
+            if !br.possible(scan) {
                 continue;
             }
             let starts = scan.points(first);
@@ -878,6 +902,19 @@ mod tests {
         assert_eq!(p.always.len(), 1);
         assert_eq!(p.matches("code 123456"), vec![0]);
         assert_eq!(p.matches("怎么解封"), vec![1]);
+    }
+
+    #[test]
+    fn a_cached_scan_is_never_read_through_another_catalog() {
+        // Same thread, same text, two catalogs whose literal ids differ: `find` on the second
+        // must not reuse the scan `matches` made with the first.
+        let a = patterns(&["微信被封"]);
+        let b = patterns(&["封了", "被封"]);
+        let text = "微信被封了";
+        assert_eq!(a.matches(text), vec![0]);
+        let got = b.find(1, text).map(|m| m.range());
+        assert_eq!(got, b.regex(1).find(text).map(|m| m.range()));
+        assert_eq!(got, Some(6..12));
     }
 
     #[test]
