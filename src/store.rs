@@ -50,19 +50,28 @@ pub trait Store: Send + Sync {
     fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError>;
     /// Counts one more sighting of each contact key.
     fn bump(&self, keys: &[String], now: u64) -> Result<(), StoreError>;
-    /// Deletes conversations last touched before `before`; returns how many.
-    fn expire_states(&self, before: u64) -> Result<usize, StoreError>;
-    /// The same sweep a bounded step at a time: looks at up to `limit` conversations after
-    /// `cursor` (a user key; `None`: from the start) and returns how many it forgot and where to
-    /// go on (`None`: the end was reached). A long-running process sweeps this way, so that it
-    /// never reads the whole store at once (which doubled sled's memory for a million users).
+    /// Deletes conversations last touched before `before`, a bounded step at a time: looks at
+    /// up to `limit` conversations after `cursor` (where the last step stopped; `None`: from the
+    /// start) and returns how many it forgot and where to go on (`None`: the end was reached).
+    /// A long-running process sweeps this way, so that it never reads the whole store at once
+    /// (which doubled sled's memory for a million users).
     fn expire_states_step(
         &self,
         before: u64,
-        _cursor: Option<&str>,
-        _limit: usize,
-    ) -> Result<(usize, Option<String>), StoreError> {
-        Ok((self.expire_states(before)?, None))
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(usize, Option<String>), StoreError>;
+    /// The whole sweep, step after step; returns how many conversations it forgot.
+    fn expire_states(&self, before: u64) -> Result<usize, StoreError> {
+        let (mut n, mut cursor) = (0, None);
+        loop {
+            let (gone, next) = self.expire_states_step(before, cursor.as_deref(), 10_000)?;
+            n += gone;
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(n),
+            }
+        }
     }
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;
@@ -298,19 +307,6 @@ impl Store for SledStore {
         }
         self.reputation.flush().map_err(write_err)?;
         Ok(())
-    }
-
-    fn expire_states(&self, before: u64) -> Result<usize, StoreError> {
-        let mut n = 0;
-        let mut cursor = None;
-        loop {
-            let (gone, next) = self.expire_states_step(before, cursor.as_deref(), 10_000)?;
-            n += gone;
-            match next {
-                Some(c) => cursor = Some(c),
-                None => return Ok(n),
-            }
-        }
     }
 
     fn expire_states_step(

@@ -87,26 +87,6 @@ impl RedisStore {
     }
 }
 
-/// Deletes those of `keys` whose conversation was last touched before `before`.
-fn expire_keys(
-    con: &mut redis::Connection,
-    keys: Vec<String>,
-    before: u64,
-) -> Result<usize, StoreError> {
-    let mut n = 0;
-    for k in keys {
-        let v: Option<Vec<u8>> = con.get(&k).map_err(err)?;
-        if v.as_deref()
-            .and_then(unstamp)
-            .is_none_or(|(t, _)| t < before)
-        {
-            let _: () = con.del(&k).map_err(err)?;
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
 impl Store for RedisStore {
     fn salt(&self) -> Result<Vec<u8>, StoreError> {
         let v: Option<Vec<u8>> = self.con()?.get(format!("{P}salt")).map_err(err)?;
@@ -215,24 +195,14 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    fn expire_states(&self, before: u64) -> Result<usize, StoreError> {
-        // Redis expires them by TTL; this sweeps those written before `before` when the idle
-        // time was shortened since.
-        let mut con = self.con()?;
-        let keys: Vec<String> = con
-            .scan_match::<_, String>(format!("{P}state:*"))
-            .map_err(err)?
-            .collect();
-        expire_keys(&mut con, keys, before)
-    }
-
     fn expire_states_step(
         &self,
         before: u64,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(usize, Option<String>), StoreError> {
-        // Redis's own cursor: SCAN returns where to go on, 0 at the end.
+        // Redis expires them by TTL; this sweeps those written before `before` when the idle
+        // time was shortened since. Redis's own cursor: SCAN says where to go on, 0 at the end.
         let mut con = self.con()?;
         let from: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -243,7 +213,17 @@ impl Store for RedisStore {
             .arg(limit)
             .query(&mut *con)
             .map_err(err)?;
-        let n = expire_keys(&mut con, keys, before)?;
+        let mut n = 0;
+        for k in keys {
+            let v: Option<Vec<u8>> = con.get(&k).map_err(err)?;
+            if v.as_deref()
+                .and_then(unstamp)
+                .is_none_or(|(t, _)| t < before)
+            {
+                let _: () = con.del(&k).map_err(err)?;
+                n += 1;
+            }
+        }
         Ok((n, (next != 0).then(|| next.to_string())))
     }
 

@@ -126,9 +126,14 @@ impl Store for FaultyStore {
         self.w()?;
         self.inner.bump(k, n)
     }
-    fn expire_states(&self, b: u64) -> Result<usize, StoreError> {
+    fn expire_states_step(
+        &self,
+        b: u64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(usize, Option<String>), StoreError> {
         self.w()?;
-        self.inner.expire_states(b)
+        self.inner.expire_states_step(b, cursor, limit)
     }
     fn flush(&self) -> Result<(), StoreError> {
         self.w()?;
