@@ -101,10 +101,36 @@ fn part_of_an_id(text: &str, start: usize) -> bool {
     !word.is_empty() && !matches!(word, "code" | "otp" | "pin" | "sms" | "is")
 }
 
-/// Whether `text` has a digit of any script: codes and payment passwords are digits, so
-/// without one their rules cannot match and are not run (a superset of `\d`, so never wrong).
-pub fn has_digit(text: &str) -> bool {
-    text.chars().any(char::is_numeric)
+/// How many digits `text` holds and the longest unbroken run of them, in any script (a superset
+/// of the regexes' `\d`, so a rule that needs more than this cannot match and is not run: a code
+/// needs 4 digits, a QQ number a run of 5, a phone number a run of 11).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Digits {
+    pub count: usize,
+    pub run: usize,
+}
+
+impl Digits {
+    pub fn of(text: &str) -> Digits {
+        let mut d = Digits::default();
+        let mut run = 0;
+        for c in text.chars() {
+            // ASCII and the unified ideographs (never numeric) skip the Unicode table lookup.
+            let digit = if c.is_ascii() {
+                c.is_ascii_digit()
+            } else {
+                !crate::normalize::is_unified_han(c) && c.is_numeric()
+            };
+            if digit {
+                d.count += 1;
+                run += 1;
+                d.run = d.run.max(run);
+            } else {
+                run = 0;
+            }
+        }
+        d
+    }
 }
 
 /// Finds and redacts the secrets of a message.
@@ -114,12 +140,22 @@ pub fn guard(n: &Normalized) -> Guarded {
     let overlaps = |spans: &[(usize, usize, SecretKind)], s: usize, e: usize| {
         spans.iter().any(|&(a, b, _)| s < b && a < e)
     };
-    let digits = has_digit(text);
-    for c in PAYMENT.captures_iter(text).filter(|_| digits) {
+    // What each rule cannot match without (most messages have none of it): 4 digits, and a
+    // payment or code word. Normalised text is lower case, as the rules' words are.
+    let digits = Digits::of(text).count >= 4;
+    let payment_word = digits && (text.contains("密码") || text.contains("pay"));
+    let code_word = digits
+        && ["码", "code", "otp", "pin"]
+            .iter()
+            .any(|w| text.contains(w));
+    for c in PAYMENT.captures_iter(text).filter(|_| payment_word) {
         let m = c.get(1).expect("group");
         spans.push((m.start(), m.end(), SecretKind::PaymentPassword));
     }
-    for re in [&*CODE_AFTER, &*CODE_BEFORE].into_iter().filter(|_| digits) {
+    for re in [&*CODE_AFTER, &*CODE_BEFORE]
+        .into_iter()
+        .filter(|_| code_word)
+    {
         for c in re.captures_iter(text) {
             let m = c.get(1).expect("group");
             if !overlaps(&spans, m.start(), m.end()) && !part_of_an_id(text, m.start()) {
@@ -193,6 +229,21 @@ fn splice(s: &str, spans: &[(usize, usize, SecretKind)]) -> String {
 mod tests {
     use super::*;
     use crate::normalize::Normalizer;
+
+    #[test]
+    fn digits_are_counted_in_every_script_and_runs_end_at_anything_else() {
+        let d = |s: &str| {
+            let d = Digits::of(s);
+            (d.count, d.run)
+        };
+        assert_eq!(d(""), (0, 0));
+        assert_eq!(d("没有数字 no digits 一二三"), (0, 0));
+        assert_eq!(d("12 345"), (5, 3));
+        // Arabic-Indic and Devanagari digits are `\d` too.
+        assert_eq!(d("code ٤٨٢٩١٣"), (6, 6));
+        assert_eq!(d("१२३४x5"), (5, 4));
+        assert_eq!(d("电话13812345678号"), (11, 11));
+    }
 
     fn g(s: &str) -> Guarded {
         guard(&Normalizer::new(&[]).unwrap().normalize(s))

@@ -60,7 +60,7 @@ pub fn is_han(c: char) -> bool {
 }
 
 /// The CJK Unified Ideographs and Extension A: no compatibility decomposition, no case.
-fn is_unified_han(c: char) -> bool {
+pub(crate) fn is_unified_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF)
 }
 
@@ -412,6 +412,8 @@ mod tests {
             assert!(is_han(c) && !is_invisible(c), "{c}");
             assert_eq!(std::iter::once(c).nfkc().collect::<String>(), c.to_string());
             assert_eq!(c.to_lowercase().collect::<String>(), c.to_string());
+            // The premise of the digit count's fast path (`guard::Digits`).
+            assert!(!c.is_numeric(), "{c}");
         }
     }
 

@@ -109,6 +109,10 @@ struct Branch {
     /// The literals of the first factor (sorted), when the branch begins with it: every match
     /// starts where one of them occurs, so evaluation starts there and not everywhere.
     starts_with: Option<Vec<u32>>,
+    /// What is left of `node` when it begins with exactly `starts_with`'s literals: evaluation
+    /// then starts where those occurrences end (and a branch that is nothing but them matched
+    /// as soon as one occurred).
+    after_first: Option<Node>,
     /// Factors after the first: each a list of literal ids, one of which must occur.
     others: Vec<Vec<u32>>,
 }
@@ -129,6 +133,8 @@ pub struct Patterns {
     lexicon: Lexicon,
     /// Literal id → its length in characters.
     literal_chars: Vec<u32>,
+    /// Literal id → its length in bytes.
+    literal_bytes: Vec<u32>,
     /// Literal id → the branches whose first factor contains it.
     first_of: Vec<Vec<u32>>,
     branches: Vec<Branch>,
@@ -201,9 +207,15 @@ impl Scan {
     }
     /// Every position where one of `lits` occurs.
     fn points(&self, lits: &[u32]) -> Set {
+        self.positions(lits, |_| 0)
+    }
+
+    /// Every position where an occurrence of one of `lits` starts, moved by `shift(literal)`.
+    fn positions(&self, lits: &[u32], shift: impl Fn(u32) -> u32) -> Set {
         let mut at: SmallVec<[u32; 8]> = SmallVec::new();
         for &l in lits.iter().filter(|&&l| self.has(l)) {
-            at.extend(self.starts(l, 0).iter().map(|o| o.1));
+            let d = shift(l);
+            at.extend(self.starts(l, 0).iter().map(|o| o.1 + d));
         }
         at.sort_unstable();
         let mut out = Set::new();
@@ -373,11 +385,13 @@ impl Patterns {
                     ids
                 });
                 let first = factors.next().unwrap_or_default();
+                let starts_with = leads.then(|| first.clone());
                 mine.push((
                     Branch {
                         pattern: p,
+                        after_first: starts_with.as_ref().and_then(|f| rest_after(&node, f)),
                         node,
-                        starts_with: leads.then(|| first.clone()),
+                        starts_with,
                         others: factors.collect(),
                     },
                     first,
@@ -404,6 +418,7 @@ impl Patterns {
                 first_of[l as usize].push(b as u32);
             }
         }
+        let literal_bytes = lits.bytes.iter().map(|l| l.len() as u32).collect();
         let literal_chars = lits
             .bytes
             .iter()
@@ -414,6 +429,7 @@ impl Patterns {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             lexicon: Lexicon::new(&lits.bytes),
             literal_chars,
+            literal_bytes,
             first_of,
             branches,
             always,
@@ -453,11 +469,16 @@ impl Patterns {
             }
             looked[b as usize] = true;
             if br.possible(scan) {
-                let from = match &br.starts_with {
-                    Some(first) => scan.points(first),
-                    None => all.clone(),
+                hit[br.pattern] = match (&br.starts_with, &br.after_first) {
+                    (Some(first), Some(Node::Empty)) => first.iter().any(|&l| scan.has(l)),
+                    (Some(first), Some(rest)) => {
+                        !self.eval(rest, &self.ends(first, scan), scan).is_empty()
+                    }
+                    (Some(first), None) => {
+                        !self.eval(&br.node, &scan.points(first), scan).is_empty()
+                    }
+                    (None, _) => !self.eval(&br.node, &all, scan).is_empty(),
                 };
-                hit[br.pattern] = !self.eval(&br.node, &from, scan).is_empty();
             }
         };
         for &b in &self.always {
@@ -500,6 +521,11 @@ impl Patterns {
         occ.extend(by_start.iter().map(|&(p, l)| (l, p)));
         // Sorted as one integer: the small sort is the hot part of a scan.
         occ.sort_unstable_by_key(|&(l, p)| (u64::from(l) << 32) | u64::from(p));
+    }
+
+    /// Every position where an occurrence of one of `lits` ends.
+    fn ends(&self, lits: &[u32], s: &Scan) -> Set {
+        s.positions(lits, |l| self.literal_chars[l as usize])
     }
 
     /// The positions where `node` can end, starting from any of `from`.
@@ -651,22 +677,60 @@ impl Patterns {
     pub fn find(&self, i: usize, text: &str) -> Option<regex_automata::Match> {
         let re = &self.each[i];
         let start = if evaluable(text) {
-            SCRATCH.with_borrow_mut(|scratch| self.leftmost_start(i, scratch.scan.read(self, text)))
+            SCRATCH.with_borrow_mut(|scratch| {
+                let scan = scratch.scan.read(self, text);
+                match self.literal_leftmost(i, scan) {
+                    Some(found) => Start::Literal(found),
+                    None => Start::At(self.leftmost_start(i, scan)),
+                }
+            })
         } else {
-            None
+            Start::At(None)
+        };
+        let byte = |at: u32| {
+            text.char_indices()
+                .nth(at as usize)
+                .map_or(text.len(), |c| c.0)
         };
         match start {
-            Some(Some(at)) => {
-                let at = text
-                    .char_indices()
-                    .nth(at as usize)
-                    .map_or(text.len(), |c| c.0);
-                let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+            Start::Literal(Some((at, lit))) => {
+                let at = byte(at);
+                let end = at + self.literal_bytes[lit as usize] as usize;
+                Some(regex_automata::Match::must(0, at..end))
+            }
+            Start::Literal(None) | Start::At(Some(None)) => None,
+            Start::At(Some(Some(at))) => {
+                let input = Input::new(text).range(byte(at)..).anchored(Anchored::Yes);
                 re.search(&input)
             }
-            Some(None) => None,
-            None => re.find(text),
+            Start::At(None) => re.find(text),
         }
+    }
+
+    /// The first match of pattern `i` when every branch of it is a literal (or a small class):
+    /// the earliest occurrence, and at the earliest position the first branch that occurs there
+    /// (leftmost-first). As (character index, literal); `None` when the pattern is not of that
+    /// kind.
+    fn literal_leftmost(&self, i: usize, scan: &Scan) -> Option<Option<(u32, u32)>> {
+        let range = self.pattern_branches.get(i)?.clone();
+        let branches = &self.branches[range.start as usize..range.end as usize];
+        if branches.is_empty()
+            || !branches
+                .iter()
+                .all(|b| matches!(b.after_first, Some(Node::Empty)))
+        {
+            return None;
+        }
+        let mut best: Option<(u32, u32)> = None;
+        for b in branches {
+            for &l in b.starts_with.iter().flatten().filter(|&&l| scan.has(l)) {
+                let at = scan.starts(l, 0)[0].1;
+                if best.is_none_or(|(p, _)| at < p) {
+                    best = Some((at, l));
+                }
+            }
+        }
+        Some(best)
     }
 
     /// Where the leftmost match of pattern `i` starts (a character index), `Some(None)` when it
@@ -696,6 +760,13 @@ impl Patterns {
         }
         Some(best)
     }
+}
+
+/// Where `find` begins: a literal pattern's match found from the occurrences, or the start the
+/// evaluator gives (`None`: it cannot tell) for an anchored search.
+enum Start {
+    Literal(Option<(u32, u32)>),
+    At(Option<Option<u32>>),
 }
 
 /// Adds `[a, b]` to a set built in ascending order, merging what touches.
@@ -742,6 +813,21 @@ fn word_boundary(chars: &[char], p: u32) -> bool {
     };
     let p = p as usize;
     word(p.checked_sub(1)) != word(Some(p))
+}
+
+/// `node` without its first part, when that part is exactly the literals `first`.
+fn rest_after(node: &Node, first: &[u32]) -> Option<Node> {
+    match node {
+        Node::Lits(ids) if ids == first => Some(Node::Empty),
+        Node::Concat(parts) => match parts.split_first() {
+            Some((Node::Lits(ids), rest)) if ids == first => Some(match rest {
+                [one] => one.clone(),
+                _ => Node::Concat(rest.to_vec()),
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The evaluator's form of a syntax tree; `None` for syntax it does not model.

@@ -146,10 +146,15 @@ static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
 pub fn indicators(text: &str) -> Vec<Indicator> {
     let mut out: Vec<Indicator> = Vec::new();
     // What each rule cannot match without: most messages name no contact, and then no rule runs.
-    let digit = crate::guard::has_digit(text);
+    let digits = crate::guard::Digits::of(text);
+    let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
     let possible = |kind: IndicatorKind| match kind {
         IndicatorKind::Url => text.contains('.') || text.contains("://"),
-        IndicatorKind::Phone | IndicatorKind::Qq | IndicatorKind::Amount => digit,
+        IndicatorKind::Phone => digits.run >= 11,
+        IndicatorKind::Qq => digits.run >= 5 && any(&["q", "扣扣", "企鹅"]),
+        IndicatorKind::Amount => {
+            digits.count > 0 && any(&["元", "块", "rmb", "usdt", "美元", "dollar", "¥", "$"])
+        }
         IndicatorKind::WechatId => text.contains('v') || text.contains("微信"),
         IndicatorKind::Telegram => text.contains('@') || text.contains("t.me/"),
     };
