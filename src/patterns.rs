@@ -180,9 +180,13 @@ thread_local! {
 #[derive(Default)]
 struct Scan {
     chars: Vec<char>,
-    /// (literal, start) of every literal occurrence, sorted.
-    occ: Vec<(u32, u32)>,
-    /// The same occurrences as (start, literal), sorted.
+    /// Where the literals occur: the starts of each literal's occurrences together, ascending.
+    occ: Vec<u32>,
+    /// Literal id → its range of `occ` (meaningful for the literals present only).
+    span: Vec<(u32, u32)>,
+    /// The literals that occur, ascending.
+    lits: Vec<u32>,
+    /// Every occurrence as (start, literal), sorted.
     by_start: Vec<(u32, u32)>,
     /// Literal ids that occur, as a bit set.
     present: Vec<u64>,
@@ -215,7 +219,7 @@ impl Scan {
         let mut at: SmallVec<[u32; 8]> = SmallVec::new();
         for &l in lits.iter().filter(|&&l| self.has(l)) {
             let d = shift(l);
-            at.extend(self.starts(l, 0).iter().map(|o| o.1 + d));
+            at.extend(self.starts(l, 0).iter().map(|&p| p + d));
         }
         at.sort_unstable();
         let mut out = Set::new();
@@ -226,10 +230,13 @@ impl Scan {
     }
 
     /// Where `lit` occurs at or after `from`, in order.
-    fn starts(&self, lit: u32, from: u32) -> &[(u32, u32)] {
-        let lo = self.occ.partition_point(|o| *o < (lit, from));
-        let hi = lo + self.occ[lo..].partition_point(|o| o.0 == lit);
-        &self.occ[lo..hi]
+    fn starts(&self, lit: u32, from: u32) -> &[u32] {
+        if !self.has(lit) {
+            return &[];
+        }
+        let (a, b) = self.span[lit as usize];
+        let all = &self.occ[a as usize..b as usize];
+        &all[all.partition_point(|&p| p < from)..]
     }
     fn n(&self) -> u32 {
         self.chars.len() as u32
@@ -484,13 +491,9 @@ impl Patterns {
         for &b in &self.always {
             look(b, hit);
         }
-        let mut last = u32::MAX;
-        for &(l, _) in &scan.occ {
-            if l != last {
-                last = l;
-                for &b in &self.first_of[l as usize] {
-                    look(b, hit);
-                }
+        for &l in &scan.lits {
+            for &b in &self.first_of[l as usize] {
+                look(b, hit);
             }
         }
         hit.iter()
@@ -505,6 +508,8 @@ impl Patterns {
         let Scan {
             chars,
             occ,
+            span,
+            lits,
             by_start,
             present,
         } = scan;
@@ -512,15 +517,35 @@ impl Patterns {
         chars.extend(text.chars());
         present.clear();
         present.resize(self.literal_chars.len().div_ceil(64), 0);
+        span.resize(self.literal_chars.len(), (0, 0));
         by_start.clear();
+        lits.clear();
+        // Counts each literal's occurrences in `span[l].1` …
         self.lexicon.find(chars, |l, p| {
-            present[l as usize / 64] |= 1 << (l % 64);
+            let (word, bit) = (l as usize / 64, 1 << (l % 64));
+            if present[word] & bit == 0 {
+                present[word] |= bit;
+                lits.push(l);
+                span[l as usize] = (0, 0);
+            }
+            span[l as usize].1 += 1;
             by_start.push((p as u32, l));
         });
+        // … then gives each literal its range and fills it in position order (a counting sort).
+        lits.sort_unstable();
+        let mut at = 0;
+        for &l in lits.iter() {
+            let n = span[l as usize].1;
+            span[l as usize] = (at, at);
+            at += n;
+        }
         occ.clear();
-        occ.extend(by_start.iter().map(|&(p, l)| (l, p)));
-        // Sorted as one integer: the small sort is the hot part of a scan.
-        occ.sort_unstable_by_key(|&(l, p)| (u64::from(l) << 32) | u64::from(p));
+        occ.resize(by_start.len(), 0);
+        for &(p, l) in by_start.iter() {
+            let end = &mut span[l as usize].1;
+            occ[*end as usize] = p;
+            *end += 1;
+        }
     }
 
     /// Every position where an occurrence of one of `lits` ends.
@@ -561,7 +586,7 @@ impl Patterns {
                     for &l in ids.iter().filter(|&&l| s.has(l)) {
                         let len = self.literal_chars[l as usize];
                         let mut iv = from.iter().peekable();
-                        for &(_, start) in s.starts(l, lo).iter().take_while(|o| o.1 <= hi) {
+                        for &start in s.starts(l, lo).iter().take_while(|&&p| p <= hi) {
                             match within(start, &mut iv) {
                                 Some(true) => ends.push(start + len),
                                 Some(false) => {}
@@ -724,7 +749,7 @@ impl Patterns {
         let mut best: Option<(u32, u32)> = None;
         for b in branches {
             for &l in b.starts_with.iter().flatten().filter(|&&l| scan.has(l)) {
-                let at = scan.starts(l, 0)[0].1;
+                let at = scan.starts(l, 0)[0];
                 if best.is_none_or(|(p, _)| at < p) {
                     best = Some((at, l));
                 }
