@@ -34,6 +34,9 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use smallvec::SmallVec;
 
+mod positions;
+use positions::{Bits, Edge, Positions, Set};
+
 /// What one compiled pattern belongs to.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Owner {
@@ -56,16 +59,14 @@ enum Node {
     Empty,
     /// One of these literals (sorted ids): a literal, an alternation of them, a small class.
     Lits(Vec<u32>),
-    /// `min` to `max` characters of a class (`.{0,30}`, `\d+`, `[a-z0-9_]{4,}`, or one `\d`).
+    /// `min` to `max` characters of a class (`.{0,30}`, `\d+`, `[a-z0-9_]{4,}`, or one `\d`);
+    /// `class` indexes [`Patterns`]'s classes.
     Run {
-        class: Chars,
+        class: u32,
         min: u32,
         max: u32,
     },
-    Start,
-    End,
-    WordBoundary,
-    NotWordBoundary,
+    Look(Edge),
     Repeat {
         min: u32,
         max: u32,
@@ -92,6 +93,31 @@ impl Chars {
                 i < r.len() && r[i].0 <= c
             }
         }
+    }
+}
+
+/// A class with its ASCII part as a bit table (most characters a class run reads are ASCII).
+#[derive(Debug, Clone)]
+struct CharClass {
+    chars: Chars,
+    ascii: u128,
+}
+
+impl CharClass {
+    fn new(chars: Chars) -> CharClass {
+        let ascii = (0u8..128)
+            .filter(|&b| chars.contains(char::from(b)))
+            .fold(0, |m, b| m | 1u128 << b);
+        CharClass { chars, ascii }
+    }
+    fn contains(&self, c: char) -> bool {
+        match u8::try_from(c) {
+            Ok(b) if b < 128 => self.ascii >> b & 1 == 1,
+            _ => self.chars.contains(c),
+        }
+    }
+    fn is_any(&self) -> bool {
+        self.chars == Chars::Any
     }
 }
 
@@ -135,6 +161,8 @@ pub struct Patterns {
     literal_chars: Vec<u32>,
     /// Literal id → its length in bytes.
     literal_bytes: Vec<u32>,
+    /// The classes runs read, each once.
+    classes: Vec<CharClass>,
     /// Literal id → the branches whose first factor contains it.
     first_of: Vec<Vec<u32>>,
     branches: Vec<Branch>,
@@ -149,10 +177,6 @@ pub struct Patterns {
     pub source: Vec<String>,
     pub owner: Vec<Owner>,
 }
-
-/// Positions are character indices `0..=n`; a set is sorted, disjoint, inclusive intervals
-/// (rarely more than a few: kept inline).
-type Set = SmallVec<[(u32, u32); 4]>;
 
 /// Buffers one thread reuses from message to message: matching allocates only its answer.
 #[derive(Default)]
@@ -190,6 +214,14 @@ struct Scan {
     by_start: Vec<(u32, u32)>,
     /// Literal ids that occur, as a bit set.
     present: Vec<u64>,
+    /// The message is short enough for [`Bits`]; then the fields below are filled.
+    small: bool,
+    /// Literal id → the positions where it starts (meaningful for the literals present only).
+    bits: Vec<u128>,
+    /// The positions at an ASCII word boundary.
+    word: u128,
+    /// Class id → the positions of its characters, computed when a run first asks.
+    class_bits: Vec<std::cell::Cell<Option<u128>>>,
 }
 
 impl CachedScan {
@@ -209,24 +241,31 @@ impl Scan {
     fn has(&self, lit: u32) -> bool {
         self.present[lit as usize / 64] & (1 << (lit % 64)) != 0
     }
-    /// Every position where one of `lits` occurs.
-    fn points(&self, lits: &[u32]) -> Set {
-        self.positions(lits, |_| 0)
-    }
-
-    /// Every position where an occurrence of one of `lits` starts, moved by `shift(literal)`.
-    fn positions(&self, lits: &[u32], shift: impl Fn(u32) -> u32) -> Set {
+    /// Every position where an occurrence of one of `lits` starts, moved by `shift(literal)`
+    /// (unsorted).
+    fn positions(&self, lits: &[u32], shift: impl Fn(u32) -> u32) -> SmallVec<[u32; 8]> {
         let mut at: SmallVec<[u32; 8]> = SmallVec::new();
         for &l in lits.iter().filter(|&&l| self.has(l)) {
             let d = shift(l);
             at.extend(self.starts(l, 0).iter().map(|&p| p + d));
         }
-        at.sort_unstable();
-        let mut out = Set::new();
-        for p in at {
-            push(&mut out, p, p);
-        }
-        out
+        at
+    }
+
+    /// The positions of a short message whose character is in class `id`.
+    fn class_bits(&self, p: &Patterns, id: u32) -> u128 {
+        let cell = &self.class_bits[id as usize];
+        cell.get().unwrap_or_else(|| {
+            let class = &p.classes[id as usize];
+            let bits = self
+                .chars
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| class.contains(c))
+                .fold(0u128, |m, (i, _)| m | 1 << i);
+            cell.set(Some(bits));
+            bits
+        })
     }
 
     /// Where `lit` occurs at or after `from`, in order.
@@ -371,6 +410,7 @@ impl Patterns {
         owner: Vec<Owner>,
     ) -> Result<Patterns, String> {
         let mut lits = Literals::default();
+        let mut classes: Vec<CharClass> = Vec::new();
         let mut branches: Vec<Branch> = Vec::new();
         let mut firsts: Vec<Vec<u32>> = Vec::new();
         let mut always = Vec::new();
@@ -381,7 +421,7 @@ impl Patterns {
             let mut mine = Vec::new();
             let mut ok = true;
             for alt in alternatives(&c.hir) {
-                let Some(node) = lower(alt, &mut lits) else {
+                let Some(node) = lower(alt, &mut lits, &mut classes) else {
                     ok = false;
                     break;
                 };
@@ -437,6 +477,7 @@ impl Patterns {
             lexicon: Lexicon::new(&lits.bytes),
             literal_chars,
             literal_bytes,
+            classes,
             first_of,
             branches,
             always,
@@ -468,7 +509,6 @@ impl Patterns {
         for &p in &self.by_regex {
             hit[p] = self.each[p].is_match(text);
         }
-        let all: Set = smallvec::smallvec![(0, scan.n())];
         let mut look = |b: u32, hit: &mut Vec<bool>| {
             let br = &self.branches[b as usize];
             if looked[b as usize] || hit[br.pattern] {
@@ -476,15 +516,10 @@ impl Patterns {
             }
             looked[b as usize] = true;
             if br.possible(scan) {
-                hit[br.pattern] = match (&br.starts_with, &br.after_first) {
-                    (Some(first), Some(Node::Empty)) => first.iter().any(|&l| scan.has(l)),
-                    (Some(first), Some(rest)) => {
-                        !self.eval(rest, &self.ends(first, scan), scan).is_empty()
-                    }
-                    (Some(first), None) => {
-                        !self.eval(&br.node, &scan.points(first), scan).is_empty()
-                    }
-                    (None, _) => !self.eval(&br.node, &all, scan).is_empty(),
+                hit[br.pattern] = if scan.small {
+                    self.branch_matches::<Bits>(br, scan)
+                } else {
+                    self.branch_matches::<Set>(br, scan)
                 };
             }
         };
@@ -512,6 +547,10 @@ impl Patterns {
             lits,
             by_start,
             present,
+            small,
+            bits,
+            word,
+            class_bits,
         } = scan;
         chars.clear();
         chars.extend(text.chars());
@@ -520,6 +559,15 @@ impl Patterns {
         span.resize(self.literal_chars.len(), (0, 0));
         by_start.clear();
         lits.clear();
+        *small = chars.len() <= Bits::MAX_CHARS;
+        if *small {
+            bits.resize(self.literal_chars.len(), 0);
+            *word = (0..=chars.len() as u32)
+                .filter(|&p| positions::word_boundary(chars, p))
+                .fold(0, |m, p| m | 1 << p);
+            class_bits.clear();
+            class_bits.resize(self.classes.len(), std::cell::Cell::new(None));
+        }
         // Counts each literal's occurrences in `span[l].1` …
         self.lexicon.find(chars, |l, p| {
             let (word, bit) = (l as usize / 64, 1 << (l % 64));
@@ -527,8 +575,14 @@ impl Patterns {
                 present[word] |= bit;
                 lits.push(l);
                 span[l as usize] = (0, 0);
+                if *small {
+                    bits[l as usize] = 0;
+                }
             }
             span[l as usize].1 += 1;
+            if *small {
+                bits[l as usize] |= 1 << p;
+            }
             by_start.push((p as u32, l));
         });
         // … then gives each literal its range and fills it in position order (a counting sort).
@@ -548,70 +602,28 @@ impl Patterns {
         }
     }
 
-    /// Every position where an occurrence of one of `lits` ends.
-    fn ends(&self, lits: &[u32], s: &Scan) -> Set {
-        s.positions(lits, |l| self.literal_chars[l as usize])
+    /// Whether branch `br` matches, its gate passed: evaluated from where it can start.
+    fn branch_matches<P: Positions>(&self, br: &Branch, s: &Scan) -> bool {
+        match (&br.starts_with, &br.after_first) {
+            (Some(first), Some(Node::Empty)) => first.iter().any(|&l| s.has(l)),
+            (Some(first), Some(rest)) => !self.eval(rest, &P::ends(self, first, s), s).is_none(),
+            (Some(first), None) => !self.eval(&br.node, &P::starts(self, first, s), s).is_none(),
+            (None, _) => !self.eval(&br.node, &P::all(s), s).is_none(),
+        }
     }
 
     /// The positions where `node` can end, starting from any of `from`.
-    fn eval(&self, node: &Node, from: &[(u32, u32)], s: &Scan) -> Set {
-        let n = s.n();
+    fn eval<P: Positions>(&self, node: &Node, from: &P, s: &Scan) -> P {
         match node {
-            Node::Empty => from.into(),
-            Node::Lits(ids) => {
-                let (Some(&(lo, _)), Some(&(_, hi))) = (from.first(), from.last()) else {
-                    return Set::new();
-                };
-                let mut ends: SmallVec<[u32; 8]> = SmallVec::new();
-                let within =
-                    |start: u32, iv: &mut std::iter::Peekable<std::slice::Iter<(u32, u32)>>| {
-                        while iv.next_if(|&&(_, b)| b < start).is_some() {}
-                        iv.peek().map(|&&(a, _)| a <= start)
-                    };
-                // Walk whichever is shorter: the occurrences in reach, or this node's literals.
-                let a = s.by_start.partition_point(|o| o.0 < lo);
-                let b = a + s.by_start[a..].partition_point(|o| o.0 <= hi);
-                if b - a <= ids.len() {
-                    let mut iv = from.iter().peekable();
-                    for &(start, l) in &s.by_start[a..b] {
-                        match within(start, &mut iv) {
-                            Some(true) if ids.binary_search(&l).is_ok() => {
-                                ends.push(start + self.literal_chars[l as usize])
-                            }
-                            Some(_) => {}
-                            None => break,
-                        }
-                    }
-                } else {
-                    for &l in ids.iter().filter(|&&l| s.has(l)) {
-                        let len = self.literal_chars[l as usize];
-                        let mut iv = from.iter().peekable();
-                        for &start in s.starts(l, lo).iter().take_while(|&&p| p <= hi) {
-                            match within(start, &mut iv) {
-                                Some(true) => ends.push(start + len),
-                                Some(false) => {}
-                                None => break,
-                            }
-                        }
-                    }
-                }
-                ends.sort_unstable();
-                let mut out = Set::new();
-                for e in ends {
-                    push(&mut out, e, e);
-                }
-                out
-            }
-            Node::Run { class, min, max } => self.run(class, *min, *max, from, s),
-            Node::Start => keep(from, |p| p == 0),
-            Node::End => keep(from, |p| p == n),
-            Node::WordBoundary => keep(from, |p| word_boundary(&s.chars, p)),
-            Node::NotWordBoundary => keep(from, |p| !word_boundary(&s.chars, p)),
+            Node::Empty => from.clone(),
+            Node::Lits(ids) => from.lits(self, ids, s),
+            Node::Run { class, min, max } => from.run(self, *class, *min, *max, s),
+            Node::Look(edge) => from.at(*edge, s),
             Node::Repeat { min, max, sub } => self.repeat(*min, *max, sub, from, s),
             Node::Concat(parts) => {
-                let mut set: Set = from.into();
+                let mut set = from.clone();
                 for p in parts {
-                    if set.is_empty() {
+                    if set.is_none() {
                         break;
                     }
                     set = self.eval(p, &set, s);
@@ -620,54 +632,20 @@ impl Patterns {
             }
             Node::Alt(alts) => alts
                 .iter()
-                .fold(Set::new(), |acc, a| union(&acc, &self.eval(a, from, s))),
+                .fold(P::none(), |acc, a| acc.or(&self.eval(a, from, s))),
         }
-    }
-
-    /// The ends of `min` to `max` characters of `class` from any of `from`.
-    fn run(&self, class: &Chars, min: u32, max: u32, from: &[(u32, u32)], s: &Scan) -> Set {
-        let n = s.n();
-        let mut out = Set::new();
-        if *class == Chars::Any {
-            for &(a, b) in from.iter().filter(|&&(a, _)| a.saturating_add(min) <= n) {
-                push(&mut out, a + min, b.saturating_add(max).min(n));
-            }
-            return out;
-        }
-        let inside = |p: u32| p < n && class.contains(s.chars[p as usize]);
-        let mut reach: SmallVec<[u32; 16]> = SmallVec::new();
-        for &(a, b) in from {
-            // How many class characters follow each start, found from the back: run(b) by
-            // walking, then run(p) = run(p + 1) + 1 while p is in the class.
-            let mut run = 0u32;
-            while run < max && inside(b + run) {
-                run += 1;
-            }
-            reach.clear();
-            reach.push(run);
-            for p in (a..b).rev() {
-                run = if inside(p) { (run + 1).min(max) } else { 0 };
-                reach.push(run);
-            }
-            for (p, &r) in (a..=b).zip(reach.iter().rev()) {
-                if r >= min {
-                    push(&mut out, p + min, p + r);
-                }
-            }
-        }
-        out
     }
 
     /// `sub{min,max}`: step from `from` up to `max` times, keeping what `min` or more steps reach.
-    fn repeat(&self, min: u32, max: u32, sub: &Node, from: &[(u32, u32)], s: &Scan) -> Set {
-        let mut out: Set = if min == 0 { from.into() } else { Set::new() };
-        let mut cur: Set = from.into();
+    fn repeat<P: Positions>(&self, min: u32, max: u32, sub: &Node, from: &P, s: &Scan) -> P {
+        let mut out = if min == 0 { from.clone() } else { P::none() };
+        let mut cur = from.clone();
         let mut steps = 0u32;
-        while steps < max && !cur.is_empty() {
+        while steps < max && !cur.is_none() {
             let next = self.eval(sub, &cur, s);
             steps += 1;
             if steps >= min {
-                let grown = union(&out, &next);
+                let grown = out.or(&next);
                 // Each step only maps positions forward, so once a step adds nothing, no later
                 // one can.
                 if grown == out {
@@ -676,7 +654,7 @@ impl Patterns {
                 out = grown;
             } else if next == cur {
                 // Only empty steps before `min`: the positions will not move again.
-                return union(&out, &next);
+                return out.or(&next);
             }
             cur = next;
         }
@@ -761,6 +739,14 @@ impl Patterns {
     /// Where the leftmost match of pattern `i` starts (a character index), `Some(None)` when it
     /// has none, `None` when the evaluator cannot tell (a branch that may start anywhere).
     fn leftmost_start(&self, i: usize, scan: &Scan) -> Option<Option<u32>> {
+        if scan.small {
+            self.leftmost::<Bits>(i, scan)
+        } else {
+            self.leftmost::<Set>(i, scan)
+        }
+    }
+
+    fn leftmost<P: Positions>(&self, i: usize, scan: &Scan) -> Option<Option<u32>> {
         let range = self.pattern_branches.get(i)?.clone();
         if range.is_empty() {
             return None;
@@ -771,16 +757,17 @@ impl Patterns {
             if !br.possible(scan) {
                 continue;
             }
-            let starts = scan.points(first);
-            for p in starts.iter().flat_map(|&(a, b)| a..=b) {
+            let starts = P::starts(self, first, scan);
+            let mut at = 0;
+            while let Some(p) = starts.next_from(at) {
                 if best.is_some_and(|b| b <= p) {
                     break;
                 }
-                let from: Set = smallvec::smallvec![(p, p)];
-                if !self.eval(&br.node, &from, scan).is_empty() {
+                if !self.eval(&br.node, &P::single(p), scan).is_none() {
                     best = Some(p);
                     break;
                 }
+                at = p + 1;
             }
         }
         Some(best)
@@ -792,52 +779,6 @@ impl Patterns {
 enum Start {
     Literal(Option<(u32, u32)>),
     At(Option<Option<u32>>),
-}
-
-/// Adds `[a, b]` to a set built in ascending order, merging what touches.
-fn push(out: &mut Set, a: u32, b: u32) {
-    match out.last_mut() {
-        Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-        _ => out.push((a, b)),
-    }
-}
-
-fn union(x: &[(u32, u32)], y: &[(u32, u32)]) -> Set {
-    let mut out = Set::new();
-    let (mut i, mut j) = (0, 0);
-    while i < x.len() || j < y.len() {
-        let next = if j == y.len() || (i < x.len() && x[i].0 <= y[j].0) {
-            i += 1;
-            x[i - 1]
-        } else {
-            j += 1;
-            y[j - 1]
-        };
-        push(&mut out, next.0, next.1);
-    }
-    out
-}
-
-fn keep(from: &[(u32, u32)], ok: impl Fn(u32) -> bool) -> Set {
-    let mut out = Set::new();
-    for &(a, b) in from {
-        for p in a..=b {
-            if ok(p) {
-                push(&mut out, p, p);
-            }
-        }
-    }
-    out
-}
-
-/// ASCII word boundary (`(?-u:\b)`): every non-ASCII character counts as a non-word one.
-fn word_boundary(chars: &[char], p: u32) -> bool {
-    let word = |i: Option<usize>| {
-        i.and_then(|i| chars.get(i))
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
-    };
-    let p = p as usize;
-    word(p.checked_sub(1)) != word(Some(p))
 }
 
 /// `node` without its first part, when that part is exactly the literals `first`.
@@ -856,7 +797,7 @@ fn rest_after(node: &Node, first: &[u32]) -> Option<Node> {
 }
 
 /// The evaluator's form of a syntax tree; `None` for syntax it does not model.
-fn lower(hir: &Hir, lits: &mut Literals) -> Option<Node> {
+fn lower(hir: &Hir, lits: &mut Literals, classes: &mut Vec<CharClass>) -> Option<Node> {
     Some(match hir.kind() {
         HirKind::Empty => Node::Empty,
         HirKind::Literal(l) => {
@@ -868,7 +809,7 @@ fn lower(hir: &Hir, lits: &mut Literals) -> Option<Node> {
             let size: u32 = ranges.iter().map(|r| r.1 as u32 - r.0 as u32 + 1).sum();
             if size > LISTED_CLASS {
                 Node::Run {
-                    class: chars(ranges),
+                    class: intern(classes, chars(ranges)),
                     min: 1,
                     max: 1,
                 }
@@ -884,30 +825,35 @@ fn lower(hir: &Hir, lits: &mut Literals) -> Option<Node> {
             }
         }
         HirKind::Look(look) => match look {
-            Look::Start => Node::Start,
-            Look::End => Node::End,
-            Look::WordAscii => Node::WordBoundary,
-            Look::WordAsciiNegate => Node::NotWordBoundary,
+            Look::Start => Node::Look(Edge::Start),
+            Look::End => Node::Look(Edge::End),
+            Look::WordAscii => Node::Look(Edge::Word),
+            Look::WordAsciiNegate => Node::Look(Edge::NotWord),
             _ => return None,
         },
         HirKind::Repetition(r) => match r.sub.kind() {
             HirKind::Class(class) => Node::Run {
-                class: chars(class_ranges(class)?),
+                class: intern(classes, chars(class_ranges(class)?)),
                 min: r.min,
                 max: r.max.unwrap_or(u32::MAX),
             },
             _ => Node::Repeat {
                 min: r.min,
                 max: r.max.unwrap_or(u32::MAX),
-                sub: Box::new(lower(&r.sub, lits)?),
+                sub: Box::new(lower(&r.sub, lits, classes)?),
             },
         },
-        HirKind::Capture(c) => lower(&c.sub, lits)?,
-        HirKind::Concat(subs) => {
-            Node::Concat(subs.iter().map(|s| lower(s, lits)).collect::<Option<_>>()?)
-        }
+        HirKind::Capture(c) => lower(&c.sub, lits, classes)?,
+        HirKind::Concat(subs) => Node::Concat(
+            subs.iter()
+                .map(|s| lower(s, lits, classes))
+                .collect::<Option<_>>()?,
+        ),
         HirKind::Alternation(subs) => {
-            let alts: Vec<Node> = subs.iter().map(|s| lower(s, lits)).collect::<Option<_>>()?;
+            let alts: Vec<Node> = subs
+                .iter()
+                .map(|s| lower(s, lits, classes))
+                .collect::<Option<_>>()?;
             // The literal alternatives are one step over the occurrences.
             let (literal, mut other): (Vec<Node>, Vec<Node>) =
                 alts.into_iter().partition(|a| matches!(a, Node::Lits(_)));
@@ -929,6 +875,17 @@ fn lower(hir: &Hir, lits: &mut Literals) -> Option<Node> {
             }
         }
     })
+}
+
+/// The id of a class, added to `classes` unless it is there.
+fn intern(classes: &mut Vec<CharClass>, chars: Chars) -> u32 {
+    match classes.iter().position(|c| c.chars == chars) {
+        Some(i) => i as u32,
+        None => {
+            classes.push(CharClass::new(chars));
+            classes.len() as u32 - 1
+        }
+    }
 }
 
 /// A class as character ranges; `None` for a byte class that is not ASCII (it would mean
@@ -1005,6 +962,51 @@ mod tests {
             (0..src.len()).map(Owner::Strong).collect(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn both_forms_of_position_sets_reach_the_same_positions() {
+        // Every branch of the shipped catalog, evaluated from every position of every example
+        // and negative of the catalog, as intervals and as bits: the same end positions.
+        let c = crate::catalog::Catalog::shipped().unwrap();
+        let p = &c.patterns;
+        let probes: String = ["probe-intents.jsonl", "probe-scam.jsonl"]
+            .iter()
+            .map(|f| {
+                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+                std::fs::read_to_string(dir.join(f)).unwrap()
+            })
+            .collect();
+        let probes = probes.lines().map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["text"].as_str().unwrap().to_owned()
+        });
+        let texts: Vec<String> = c
+            .intents
+            .iter()
+            .flat_map(|i| i.examples.iter().chain(&i.negatives).cloned())
+            .chain(probes)
+            .map(|t| c.normalizer.normalize(&t).text)
+            .filter(|t| t.chars().count() <= Bits::MAX_CHARS)
+            .collect();
+        assert!(texts.len() > 300, "{}", texts.len());
+        let as_set = |b: Bits| {
+            (0..128)
+                .filter(|&i| b.0 >> i & 1 == 1)
+                .fold(Set::new(), |s, i| s.or(&Set::single(i)))
+        };
+        let mut reached = 0;
+        for t in &texts {
+            let mut scan = Scan::default();
+            p.scan(t, &mut scan);
+            for br in &p.branches {
+                let set: Set = p.eval(&br.node, &Set::all(&scan), &scan);
+                let bits: Bits = p.eval(&br.node, &Bits::all(&scan), &scan);
+                assert_eq!(as_set(bits), set, "{t:?}: {}", p.source[br.pattern]);
+                reached += usize::from(!set.is_empty());
+            }
+        }
+        assert!(reached > 500, "{reached}");
     }
 
     #[test]

@@ -77,6 +77,22 @@ fn every_labelled_message_matches_as_the_regexes_say() {
     assert!(matched > 1000, "{matched}");
 }
 
+/// Messages of up to 126 characters are evaluated over bit sets, longer ones over intervals:
+/// both forms are held to the regexes, on both sides of that length and well past it.
+#[test]
+fn messages_either_side_of_the_bit_set_length_match_as_the_regexes_say() {
+    let t = texts();
+    for (i, x) in t.iter().enumerate().step_by(3) {
+        let y = &t[(i * 7 + 1) % t.len()];
+        let long = format!("{x} {y} {x},{y}");
+        for n in [125, 126, 127, 128, 300] {
+            let s: String = long.chars().cycle().take(n).collect();
+            assert_same(&s);
+            assert_same_first_match(&s);
+        }
+    }
+}
+
 #[test]
 fn multi_line_and_empty_messages_match_as_the_regexes_say() {
     for t in ["", "\n", "微信\n被封了", "解封\n\n300元", " ", "封了3天\n"] {
