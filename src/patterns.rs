@@ -304,44 +304,94 @@ impl Literals {
 /// Every literal in a character trie: walking it from each character of a message finds every
 /// occurrence, overlapping ones included. (An Aho-Corasick pass that reports overlapping matches
 /// cost 0.7 µs on a 50-byte message, mostly on the one-character literals of `了?` and `{ban}`.)
+///
+/// Laid out for the cache, since every character of every message walks it: the root's
+/// children in the Basic Multilingual Plane are a 8 KiB bit map with rank counts (a
+/// character that begins no literal, most of them, is one bit), every other node's children
+/// one slice of a shared edge array.
 #[derive(Debug, Clone)]
 struct Lexicon {
-    /// First character (Basic Multilingual Plane) → its trie node, 0 for none.
-    first: Vec<u32>,
-    /// Trie nodes; node 0 is the root, whose children outside the BMP live in `children`.
+    /// Bit `c` set: BMP character `c` begins some literal.
+    first_bits: Vec<u64>,
+    /// Set bits in `first_bits` before each word.
+    first_rank: Vec<u32>,
+    /// The node of the k-th character set in `first_bits`.
+    first_node: Vec<u32>,
+    /// Trie nodes; node 0 is the root (its edges: the first characters outside the BMP).
     nodes: Vec<TrieNode>,
+    /// Every node's edges, sorted by character within a node.
+    edges: Vec<(char, u32)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy)]
 struct TrieNode {
-    /// The literal that ends here.
-    literal: Option<u32>,
-    /// Sorted by character.
-    children: Vec<(char, u32)>,
+    /// The literal that ends here, `u32::MAX` for none.
+    literal: u32,
+    edges: (u32, u32),
 }
 
 impl Lexicon {
     fn new(literals: &[Vec<u8>]) -> Lexicon {
-        let mut lex = Lexicon {
-            first: vec![0; 0x10000],
-            nodes: vec![TrieNode::default()],
-        };
+        // Built as a tree of sorted child lists, then laid out.
+        let mut children: Vec<Vec<(char, u32)>> = vec![Vec::new()];
+        let mut ends: Vec<u32> = vec![u32::MAX];
         for (id, lit) in literals.iter().enumerate() {
             // Literals are whole characters: the evaluator's come from Unicode patterns, and a
             // factor with any other literal is not used.
             let Ok(lit) = std::str::from_utf8(lit) else {
                 continue;
             };
-            let mut node = 0u32;
+            let mut node = 0usize;
             for c in lit.chars() {
-                node = match lex.child(node, c) {
-                    Some(next) => next,
-                    None => lex.add(node, c),
+                let at = children[node].partition_point(|e| e.0 < c);
+                node = match children[node].get(at) {
+                    Some(&(k, next)) if k == c => next as usize,
+                    _ => {
+                        let next = children.len();
+                        children[node].insert(at, (c, next as u32));
+                        children.push(Vec::new());
+                        ends.push(u32::MAX);
+                        next
+                    }
                 };
             }
             if node != 0 {
-                lex.nodes[node as usize].literal = Some(id as u32);
+                ends[node] = id as u32;
             }
+        }
+        let mut lex = Lexicon {
+            first_bits: vec![0; 0x10000 / 64],
+            first_rank: Vec::with_capacity(0x10000 / 64),
+            first_node: Vec::new(),
+            nodes: Vec::with_capacity(children.len()),
+            edges: Vec::new(),
+        };
+        for (c, node) in &children[0] {
+            if let Ok(i) = u16::try_from(*c as u32) {
+                lex.first_bits[i as usize / 64] |= 1 << (i % 64);
+                lex.first_node.push(*node); // ascending, as the bits are
+            }
+        }
+        let mut rank = 0;
+        for w in &lex.first_bits {
+            lex.first_rank.push(rank);
+            rank += w.count_ones();
+        }
+        for (i, (kids, literal)) in children.iter().zip(ends).enumerate() {
+            let kids: Vec<(char, u32)> = if i == 0 {
+                kids.iter()
+                    .copied()
+                    .filter(|e| e.0 as u32 > 0xFFFF)
+                    .collect()
+            } else {
+                kids.clone()
+            };
+            let at = lex.edges.len() as u32;
+            lex.edges.extend(kids);
+            lex.nodes.push(TrieNode {
+                literal,
+                edges: (at, lex.edges.len() as u32),
+            });
         }
         lex
     }
@@ -349,26 +399,21 @@ impl Lexicon {
     fn child(&self, node: u32, c: char) -> Option<u32> {
         if node == 0 {
             if let Ok(i) = u16::try_from(c as u32) {
-                return Some(self.first[i as usize]).filter(|&n| n != 0);
+                let (w, b) = (i as usize / 64, i % 64);
+                let word = self.first_bits[w];
+                if word >> b & 1 == 0 {
+                    return None;
+                }
+                let k = self.first_rank[w] + (word & ((1 << b) - 1)).count_ones();
+                return Some(self.first_node[k as usize]);
             }
         }
         // Few children per node: a scan beats a binary search.
-        let ch = &self.nodes[node as usize].children;
-        ch.iter().find(|e| e.0 == c).map(|e| e.1)
-    }
-
-    fn add(&mut self, node: u32, c: char) -> u32 {
-        let next = self.nodes.len() as u32;
-        self.nodes.push(TrieNode::default());
-        match u16::try_from(c as u32) {
-            Ok(i) if node == 0 => self.first[i as usize] = next,
-            _ => {
-                let ch = &mut self.nodes[node as usize].children;
-                let at = ch.partition_point(|e| e.0 < c);
-                ch.insert(at, (c, next));
-            }
-        }
-        next
+        let (a, b) = self.nodes[node as usize].edges;
+        self.edges[a as usize..b as usize]
+            .iter()
+            .find(|e| e.0 == c)
+            .map(|e| e.1)
     }
 
     /// Calls `found(literal, start)` for every occurrence in `chars`.
@@ -380,7 +425,8 @@ impl Lexicon {
                     Some(next) => node = next,
                     None => break,
                 }
-                if let Some(l) = self.nodes[node as usize].literal {
+                let l = self.nodes[node as usize].literal;
+                if l != u32::MAX {
                     found(l, start);
                 }
             }
