@@ -197,6 +197,13 @@ fn host(url: &str) -> &str {
     rest.split(['/', '?', '#', ':']).next().unwrap_or(rest)
 }
 
+/// What a signal quotes: its text, or the pattern whose first match it is (quoted when shown).
+#[derive(Clone)]
+enum Evidence {
+    Text(String),
+    Of(usize),
+}
+
 pub fn detect(
     catalog: &Catalog,
     text: &str,
@@ -204,10 +211,21 @@ pub fn detect(
     known: &[(Indicator, u64)],
 ) -> ScamResult {
     let settings = &catalog.scam;
-    let mut hit: Vec<Option<String>> = vec![None; catalog.signals.len()];
-    let mut ctx: Vec<Option<String>> = vec![None; catalog.contexts.len()];
+    // A signal's or context's evidence is quoted from its first match; only a negatable signal
+    // needs that match to decide whether it counts, the others are quoted when they are shown.
+    let quote = |p: usize| {
+        catalog
+            .patterns
+            .find(p, text)
+            .map_or_else(String::new, |m| text[m.range()].to_owned())
+    };
+    let mut hit: Vec<Option<Evidence>> = vec![None; catalog.signals.len()];
+    let mut ctx: Vec<Option<usize>> = vec![None; catalog.contexts.len()];
     for &p in matched {
         match catalog.patterns.owner[p] {
+            Owner::Signal(s) if hit[s].is_none() && !catalog.signals[s].negatable => {
+                hit[s] = Some(Evidence::Of(p));
+            }
             Owner::Signal(s) if hit[s].is_none() => {
                 let def = &catalog.signals[s];
                 let counts = |m: &regex_automata::Match| {
@@ -224,14 +242,9 @@ pub fn detect(
                     Some(_) => catalog.patterns.regex(p).find_iter(text).find(counts),
                     None => None,
                 }
-                .map(|m| text[m.range()].to_owned());
+                .map(|m| Evidence::Text(text[m.range()].to_owned()));
             }
-            Owner::Context(c) if ctx[c].is_none() => {
-                ctx[c] = catalog
-                    .patterns
-                    .find(p, text)
-                    .map(|m| text[m.range()].to_owned());
-            }
+            Owner::Context(c) if ctx[c].is_none() => ctx[c] = Some(p),
             _ => {}
         }
     }
@@ -250,7 +263,7 @@ pub fn detect(
                 .any(|d| h == d || h.ends_with(&format!(".{d}")));
             let looks = settings.link_claims.iter().any(|c| h.contains(c.as_str()));
             if !official && (looks || claims_official) {
-                hit[s] = Some(ind.value.clone());
+                hit[s] = Some(Evidence::Text(ind.value.clone()));
                 break;
             }
         }
@@ -262,7 +275,7 @@ pub fn detect(
             .map(|(i, n)| format!("{} ({n}×)", i.value))
             .collect();
         if !named.is_empty() {
-            hit[s] = Some(named.join(", "));
+            hit[s] = Some(Evidence::Text(named.join(", ")));
         }
     }
     let on_topic = hit
@@ -283,19 +296,22 @@ pub fn detect(
             signals.push(Signal {
                 name: def.name.clone(),
                 weight: def.weight,
-                evidence,
+                evidence: match evidence {
+                    Evidence::Text(t) => t,
+                    Evidence::Of(p) => quote(p),
+                },
             });
         }
     }
     let mut factor = 1.0f32;
-    for (c, evidence) in ctx.into_iter().enumerate() {
-        if let Some(evidence) = evidence {
+    for (c, pattern) in ctx.into_iter().enumerate() {
+        if let Some(p) = pattern {
             let def = &catalog.contexts[c];
             if raw > 0.0 {
                 signals.push(Signal {
                     name: def.name.clone(),
                     weight: -(raw * factor * (1.0 - def.factor)),
-                    evidence,
+                    evidence: quote(p),
                 });
             }
             factor *= def.factor;
