@@ -61,8 +61,12 @@ pub fn is_han(c: char) -> bool {
 
 /// The CJK Unified Ideographs and Extension A: no compatibility decomposition, no case.
 pub(crate) fn is_unified_han(c: char) -> bool {
-    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF)
+    UNIFIED_HAN.iter().any(|r| r.contains(&(c as u32)))
 }
+
+/// The blocks [`is_unified_han`] covers.
+pub(crate) const UNIFIED_HAN: [std::ops::RangeInclusive<u32>; 2] =
+    [0x3400..=0x4DBF, 0x4E00..=0x9FFF];
 
 fn is_emoji_or_symbol(c: char) -> bool {
     matches!(c as u32,
@@ -405,8 +409,9 @@ mod tests {
     #[test]
     fn unified_ideographs_are_unchanged_by_nfkc_and_case() {
         // The premise of the fast path in `fold`.
-        for c in (0x3400..=0x4DBFu32)
-            .chain(0x4E00..=0x9FFF)
+        for c in UNIFIED_HAN
+            .iter()
+            .flat_map(|r| r.clone())
             .filter_map(char::from_u32)
         {
             assert!(is_han(c) && !is_invisible(c), "{c}");

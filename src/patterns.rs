@@ -101,6 +101,9 @@ impl Chars {
 struct CharClass {
     chars: Chars,
     ascii: u128,
+    /// Whether the unified ideographs (most characters of a message) are all in the class or all
+    /// outside it; `None` when it takes some.
+    han: Option<bool>,
 }
 
 impl CharClass {
@@ -108,12 +111,38 @@ impl CharClass {
         let ascii = (0u8..128)
             .filter(|&b| chars.contains(char::from(b)))
             .fold(0, |m, b| m | 1u128 << b);
-        CharClass { chars, ascii }
+        // How many unified ideographs the class takes, from its ranges.
+        let taken: u32 = match &chars {
+            Chars::Any => u32::MAX,
+            Chars::Ranges(ranges) => crate::normalize::UNIFIED_HAN
+                .iter()
+                .flat_map(|block| {
+                    ranges.iter().map(move |&(a, b)| {
+                        let (lo, hi) =
+                            ((a as u32).max(*block.start()), (b as u32).min(*block.end()));
+                        (hi + 1).saturating_sub(lo)
+                    })
+                })
+                .sum(),
+        };
+        let block: u32 = crate::normalize::UNIFIED_HAN
+            .iter()
+            .map(|r| r.end() - r.start() + 1)
+            .sum();
+        let han = match taken {
+            0 => Some(false),
+            t if t >= block => Some(true),
+            _ => None,
+        };
+        CharClass { chars, ascii, han }
     }
     fn contains(&self, c: char) -> bool {
         match u8::try_from(c) {
             Ok(b) if b < 128 => self.ascii >> b & 1 == 1,
-            _ => self.chars.contains(c),
+            _ => match self.han {
+                Some(all) if crate::normalize::is_unified_han(c) => all,
+                _ => self.chars.contains(c),
+            },
         }
     }
     fn is_any(&self) -> bool {
@@ -315,12 +344,22 @@ struct Lexicon {
     first_bits: Vec<u64>,
     /// Set bits in `first_bits` before each word.
     first_rank: Vec<u32>,
-    /// The node of the k-th character set in `first_bits`.
-    first_node: Vec<u32>,
+    /// The k-th character set in `first_bits`: its node, and what a walk needs of it without
+    /// reading the node (most literals are one or two characters).
+    first_node: Vec<Root>,
     /// Trie nodes; node 0 is the root (its edges: the first characters outside the BMP).
     nodes: Vec<TrieNode>,
     /// Every node's edges, sorted by character within a node.
     edges: Vec<(char, u32)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Root {
+    node: u32,
+    /// The literal of this one character, `u32::MAX` for none.
+    literal: u32,
+    /// Some literal goes on past this character.
+    deeper: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -366,10 +405,15 @@ impl Lexicon {
             nodes: Vec::with_capacity(children.len()),
             edges: Vec::new(),
         };
-        for (c, node) in &children[0] {
-            if let Ok(i) = u16::try_from(*c as u32) {
+        for &(c, node) in &children[0] {
+            if let Ok(i) = u16::try_from(c as u32) {
                 lex.first_bits[i as usize / 64] |= 1 << (i % 64);
-                lex.first_node.push(*node); // ascending, as the bits are
+                // Ascending, as the bits are.
+                lex.first_node.push(Root {
+                    node,
+                    literal: ends[node as usize],
+                    deeper: !children[node as usize].is_empty(),
+                });
             }
         }
         let mut rank = 0;
@@ -396,18 +440,19 @@ impl Lexicon {
         lex
     }
 
-    fn child(&self, node: u32, c: char) -> Option<u32> {
-        if node == 0 {
-            if let Ok(i) = u16::try_from(c as u32) {
-                let (w, b) = (i as usize / 64, i % 64);
-                let word = self.first_bits[w];
-                if word >> b & 1 == 0 {
-                    return None;
-                }
-                let k = self.first_rank[w] + (word & ((1 << b) - 1)).count_ones();
-                return Some(self.first_node[k as usize]);
-            }
+    /// The root's entry for a character of the Basic Multilingual Plane.
+    fn root(&self, i: u16) -> Option<Root> {
+        let (w, b) = (i as usize / 64, i % 64);
+        let word = self.first_bits[w];
+        if word >> b & 1 == 0 {
+            return None;
         }
+        let k = self.first_rank[w] + (word & ((1 << b) - 1)).count_ones();
+        Some(self.first_node[k as usize])
+    }
+
+    /// The child of `node` (the root only for characters outside the BMP) by `c`.
+    fn child(&self, node: u32, c: char) -> Option<u32> {
         // Few children per node: a scan beats a binary search.
         let (a, b) = self.nodes[node as usize].edges;
         self.edges[a as usize..b as usize]
@@ -418,9 +463,32 @@ impl Lexicon {
 
     /// Calls `found(literal, start)` for every occurrence in `chars`.
     fn find(&self, chars: &[char], mut found: impl FnMut(u32, usize)) {
-        for start in 0..chars.len() {
-            let mut node = 0;
-            for &c in &chars[start..] {
+        for (start, &first) in chars.iter().enumerate() {
+            let mut node = match u16::try_from(first as u32) {
+                Ok(i) => match self.root(i) {
+                    Some(root) => {
+                        if root.literal != u32::MAX {
+                            found(root.literal, start);
+                        }
+                        if !root.deeper {
+                            continue;
+                        }
+                        root.node
+                    }
+                    None => continue,
+                },
+                Err(_) => match self.child(0, first) {
+                    Some(node) => {
+                        let l = self.nodes[node as usize].literal;
+                        if l != u32::MAX {
+                            found(l, start);
+                        }
+                        node
+                    }
+                    None => continue,
+                },
+            };
+            for &c in &chars[start + 1..] {
                 match self.child(node, c) {
                     Some(next) => node = next,
                     None => break,
