@@ -291,20 +291,61 @@ impl Session {
     /// A support-desk ticket: one message answered on a fresh conversation, nothing kept but a
     /// report when the ticket is a scam. `lang` fixes the reply language.
     pub fn ticket(&self, id: &str, text: &str, lang: Option<Lang>) -> Result<Reply, SessionError> {
-        Self::check_text(text)?;
-        let key = self.user_key("ticket", id);
-        let analysis = self.analyze(text);
+        self.ticket_in(id, text, lang, true)
+            .expect("a ticket that may use the store always answers")
+    }
+
+    /// The same ticket, answered only when it needs no store: no contact in it whose reputation
+    /// must be looked up, no report due (`None` then: call [`Session::ticket`]). Most tickets
+    /// need none, and an async frontend answers them on its own thread instead of handing each
+    /// to a blocking one.
+    pub fn ticket_without_store(
+        &self,
+        id: &str,
+        text: &str,
+        lang: Option<Lang>,
+    ) -> Option<Result<Reply, SessionError>> {
+        self.ticket_in(id, text, lang, false)
+    }
+
+    fn ticket_in(
+        &self,
+        id: &str,
+        text: &str,
+        lang: Option<Lang>,
+        store: bool,
+    ) -> Option<Result<Reply, SessionError>> {
+        if let Err(e) = Self::check_text(text) {
+            return Some(Err(e));
+        }
+        let analysis = if store {
+            self.analyze(text)
+        } else {
+            let mut contacts = false;
+            let a = self.engine.analyze_with(text, |_| {
+                contacts = true;
+                Vec::new()
+            });
+            if contacts {
+                return None;
+            }
+            a
+        };
         let state = State {
             lang,
             lang_locked: lang.is_some(),
             ..State::default()
         };
         let turn = self.engine.respond(&state, &analysis, false);
+        if turn.report && !store {
+            return None;
+        }
+        let key = self.user_key("ticket", id);
         let (reply, _) = self.conclude("ticket", &key, &analysis, turn, now());
         if reply.deflectable {
             self.metrics.deflection();
         }
-        Ok(reply)
+        Some(Ok(reply))
     }
 
     /// Records the report a turn calls for (and says whether it was), counts and logs the turn.

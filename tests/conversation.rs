@@ -175,6 +175,35 @@ fn forwarded_unblock_ad_is_reported_explained_and_not_duplicated() {
 }
 
 #[test]
+fn only_tickets_that_need_no_store_are_answered_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let routine = "微信被封了怎么解封";
+    let quick = s
+        .ticket_without_store("T1", routine, None)
+        .unwrap()
+        .unwrap();
+    let full = s.ticket("T1", routine, None).unwrap();
+    assert_eq!(
+        (&quick.intent, &quick.node, &quick.text),
+        (&full.intent, &full.node, &full.text)
+    );
+    // A contact to look up, or a report due: left to `ticket`, and nothing recorded.
+    assert!(s
+        .ticket_without_store("T2", "有需要的加V: jf8899", None)
+        .is_none());
+    let offer = "专业解封微信 先付300定金 包解封 不成功不收费";
+    assert!(s.ticket_without_store("T3", offer, None).is_none());
+    assert!(s.store().reports(0, 0, 10).unwrap().is_empty());
+    assert!(s.ticket("T3", offer, None).unwrap().reported);
+    // Bad input is answered at once.
+    assert!(matches!(
+        s.ticket_without_store("T4", "   ", None),
+        Some(Err(safepath::session::SessionError::Empty))
+    ));
+}
+
+#[test]
 fn an_unreadable_or_old_state_record_starts_afresh() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path());

@@ -151,6 +151,25 @@ async fn a_routine_ticket_is_deflected_with_the_official_path() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_ticket_naming_a_reported_contact_says_so() {
+    // A contact's reputation lives in the store: such a ticket is not answered on the async
+    // thread without it.
+    let s = Server::start(None).await;
+    let ad = "专业解封微信，先付300定金，加V:jf8899，包解封不成功不收费";
+    s.json("/v1/tickets", json!({"id": "T-1", "text": ad}))
+        .await;
+    let (st, v) = s
+        .json(
+            "/v1/tickets",
+            json!({"id": "T-2", "text": "有需要的加V: jf8899"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let signals = v["scam"]["signals"].as_array().unwrap();
+    assert!(signals.iter().any(|x| x["name"] == "known_contact"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn scams_secrets_and_unclear_tickets_are_never_deflected() {
     let s = Server::start(None).await;
     let (_, scam) = s
