@@ -73,7 +73,14 @@ fn main() {
         .iter()
         .enumerate()
         .map(|(i, t)| (users[i * 7919 % USERS].as_str(), t.as_str()))
-        .filter(|(_, t)| !session.engine().analyze(t).scam.verdict.eq(&safepath::scam::Verdict::Scam))
+        .filter(|(_, t)| {
+            !session
+                .engine()
+                .analyze(t)
+                .scam
+                .verdict
+                .eq(&safepath::scam::Verdict::Scam)
+        })
         .collect();
     let best = passes(&turns, &mut ns, |(user, text)| {
         std::hint::black_box(session.turn("bench", user, text, false).expect("a turn"));
