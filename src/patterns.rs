@@ -15,9 +15,11 @@
 //!    contain, each a finite set of literals its match begins with (`(账号|微信|号)`, `{ban}`).
 //!    A branch is looked at only when one of its first factor's literals occurs and every other
 //!    factor has some literal in the message.
-//! 3. **Evaluate.** The branch's syntax tree is evaluated over sets of character positions: a
-//!    literal maps the positions where it occurs to where it ends (from step 1), `.{0,30}` widens
-//!    an interval, a class tests characters, alternation unions, repetition iterates. A match
+//! 3. **Evaluate.** The branch's syntax tree is evaluated over sets of character positions (one
+//!    bit per position for messages of up to 126 characters, intervals beyond: see
+//!    [`positions`]): a literal maps the positions where it occurs to where it ends (from step 1),
+//!    `.{0,30}` widens, a class run steps over its characters, alternation unions, repetition
+//!    iterates. A match
 //!    exists exactly when the set of end positions is not empty — whether a regex matches does not
 //!    depend on which match it would report, so this is the regex's `is_match`, to the letter
 //!    (a property test holds every shipped pattern to that).
@@ -247,8 +249,8 @@ struct Scan {
     small: bool,
     /// Literal id → the positions where it starts (meaningful for the literals present only).
     bits: Vec<u128>,
-    /// The positions at an ASCII word boundary.
-    word: u128,
+    /// The positions at an ASCII word boundary, computed when a `\b` first asks.
+    word: std::cell::Cell<Option<u128>>,
     /// Class id → the positions of its characters, computed when a run first asks.
     class_bits: Vec<std::cell::Cell<Option<u128>>>,
 }
@@ -279,6 +281,17 @@ impl Scan {
             at.extend(self.starts(l, 0).iter().map(|&p| p + d));
         }
         at
+    }
+
+    /// The positions of a short message at an ASCII word boundary.
+    fn word_bits(&self) -> u128 {
+        self.word.get().unwrap_or_else(|| {
+            let bits = (0..=self.n())
+                .filter(|&p| positions::word_boundary(&self.chars, p))
+                .fold(0, |m, p| m | 1 << p);
+            self.word.set(Some(bits));
+            bits
+        })
     }
 
     /// The positions of a short message whose character is in class `id`.
@@ -464,30 +477,23 @@ impl Lexicon {
     /// Calls `found(literal, start)` for every occurrence in `chars`.
     fn find(&self, chars: &[char], mut found: impl FnMut(u32, usize)) {
         for (start, &first) in chars.iter().enumerate() {
-            let mut node = match u16::try_from(first as u32) {
+            // The first step: BMP characters from the root's bit map, others from its edges.
+            let (mut node, literal, deeper) = match u16::try_from(first as u32) {
                 Ok(i) => match self.root(i) {
-                    Some(root) => {
-                        if root.literal != u32::MAX {
-                            found(root.literal, start);
-                        }
-                        if !root.deeper {
-                            continue;
-                        }
-                        root.node
-                    }
+                    Some(root) => (root.node, root.literal, root.deeper),
                     None => continue,
                 },
                 Err(_) => match self.child(0, first) {
-                    Some(node) => {
-                        let l = self.nodes[node as usize].literal;
-                        if l != u32::MAX {
-                            found(l, start);
-                        }
-                        node
-                    }
+                    Some(node) => (node, self.nodes[node as usize].literal, true),
                     None => continue,
                 },
             };
+            if literal != u32::MAX {
+                found(literal, start);
+            }
+            if !deeper {
+                continue;
+            }
             for &c in &chars[start + 1..] {
                 match self.child(node, c) {
                     Some(next) => node = next,
@@ -676,9 +682,7 @@ impl Patterns {
         *small = chars.len() <= Bits::MAX_CHARS;
         if *small {
             bits.resize(self.literal_chars.len(), 0);
-            *word = (0..=chars.len() as u32)
-                .filter(|&p| positions::word_boundary(chars, p))
-                .fold(0, |m, p| m | 1 << p);
+            word.set(None);
             class_bits.clear();
             class_bits.resize(self.classes.len(), std::cell::Cell::new(None));
         }

@@ -300,8 +300,8 @@ impl Positions for Bits {
         Bits(match edge {
             Edge::Start => self.0 & 1,
             Edge::End => self.0 & shl(1, s.n()),
-            Edge::Word => self.0 & s.word,
-            Edge::NotWord => self.0 & !s.word & Bits::full(s.n()),
+            Edge::Word => self.0 & s.word_bits(),
+            Edge::NotWord => self.0 & !s.word_bits() & Bits::full(s.n()),
         })
     }
 }
