@@ -17,7 +17,7 @@
 //!    factor has some literal in the message.
 //! 3. **Evaluate.** The branch's syntax tree is evaluated over sets of character positions (one
 //!    bit per position for messages of up to 126 characters, intervals beyond: see
-//!    [`positions`]): a literal maps the positions where it occurs to where it ends (from step 1),
+//!    `patterns/positions.rs`): a literal maps the positions where it occurs to where it ends (from step 1),
 //!    `.{0,30}` widens, a class run steps over its characters, alternation unions, repetition
 //!    iterates. A match
 //!    exists exactly when the set of end positions is not empty — whether a regex matches does not
