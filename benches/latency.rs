@@ -7,7 +7,7 @@
 //! `target/bench/` when missing), each message once per pass, and reports throughput and the
 //! latency distribution of single messages. Then the same messages as session turns on a sled
 //! store (load the state, respond, save), spread over 100,000 users whose conversations already
-//! exist, with the default page cache.
+//! exist, with the default page cache (or `SAFEPATH_CACHE_MB`, as `--cache-mb` sets it).
 //!
 //!     cargo bench --bench latency            # or: -- LINES
 
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use safepath::engine::Engine;
 use safepath::scam::Verdict;
 use safepath::session::Session;
-use safepath::store::{SledStore, Store};
+use safepath::store::{SledStore, Store, DEFAULT_CACHE_MB};
 
 fn corpus() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -61,7 +61,12 @@ fn main() {
 
     const USERS: usize = 100_000;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("sled store"));
+    let cache_mb = std::env::var("SAFEPATH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CACHE_MB);
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open_with_cache(dir.path(), cache_mb).expect("sled store"));
     let session = Session::new(Arc::new(engine), store, 3600).expect("session");
     let users: Vec<String> = (0..USERS).map(|u| format!("u{u}")).collect();
     for (u, user) in users.iter().enumerate() {
@@ -81,7 +86,7 @@ fn main() {
         std::hint::black_box(session.turn("bench", user, text, false).expect("a turn"));
     });
     report(
-        &format!("session turn on sled, {USERS} users,"),
+        &format!("session turn on sled ({cache_mb} MiB cache), {USERS} users,"),
         "turns",
         turns.len(),
         best,

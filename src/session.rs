@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::dialogue::{Command, State};
@@ -22,8 +22,8 @@ use crate::scam::Indicator;
 use crate::store::{Store, StoreError};
 use crate::Lang;
 
-/// The version of the stored state this binary writes and reads.
-pub const STATE_VERSION: u32 = 1;
+/// The version of the stored state this binary writes (its first byte); it also reads version 1.
+pub const STATE_VERSION: u32 = 2;
 /// Default idle time after which a conversation is forgotten: 7 days.
 pub const DEFAULT_IDLE_SECS: u64 = 7 * 24 * 3600;
 
@@ -64,13 +64,36 @@ pub enum SessionError {
     Store(#[from] StoreError),
 }
 
-/// A stored conversation: `{"v": 1, "state": {…}}`, written and read in one pass (no
-/// intermediate `serde_json::Value`). A record of another version, or one that does not parse,
-/// starts the conversation afresh.
-#[derive(Serialize, Deserialize)]
+/// A stored conversation in the format of version 1, `{"v": 1, "state": {…}}`: still read, so
+/// conversations in progress survive an upgrade; no longer written.
+#[derive(Deserialize)]
 struct Envelope<S> {
     v: u32,
     state: S,
+}
+
+/// Encodes a state as stored: the version byte, then the state in postcard (varint lengths and
+/// integers, no field names). A typical conversation takes ~60 bytes instead of ~190 in JSON,
+/// which is what lets a million of them fit sled's page cache and page table (BENCHMARKS.md).
+pub fn encode_state(state: &State) -> Result<Vec<u8>, StoreError> {
+    postcard::to_extend(state, vec![STATE_VERSION as u8])
+        .map_err(|e| StoreError::Write(e.to_string()))
+}
+
+/// Decodes a stored state of this version or of version 1 (JSON); `None` for anything else: an
+/// unknown version, a damaged record, trailing bytes.
+pub fn decode_state(bytes: &[u8]) -> Option<State> {
+    match bytes.split_first()? {
+        (&v, rest) if u32::from(v) == STATE_VERSION => match postcard::take_from_bytes(rest) {
+            Ok((state, [])) => Some(state),
+            _ => None,
+        },
+        (b'{', _) => serde_json::from_slice::<Envelope<State>>(bytes)
+            .ok()
+            .filter(|e| e.v == 1)
+            .map(|e| e.state),
+        _ => None,
+    }
 }
 
 /// The first 16 bytes of a digest, in hex: the form of user keys and report dedup keys.
@@ -157,10 +180,7 @@ impl Session {
         let Some(bytes) = self.store.load_state(key)? else {
             return Ok(State::default());
         };
-        let state = serde_json::from_slice::<Envelope<State>>(&bytes)
-            .ok()
-            .filter(|e| e.v == STATE_VERSION)
-            .map(|e| e.state);
+        let state = decode_state(&bytes);
         match state {
             Some(s) if now.saturating_sub(s.updated) <= self.idle_secs => Ok(s),
             Some(_) => Ok(State::default()),
@@ -172,21 +192,14 @@ impl Session {
     }
 
     fn save(&self, key: &str, state: &State) -> Result<(), StoreError> {
-        let encode = |state: &State| {
-            let env = Envelope {
-                v: STATE_VERSION,
-                state,
-            };
-            serde_json::to_vec(&env).map_err(|e| StoreError::Write(e.to_string()))
-        };
-        let mut bytes = encode(state)?;
+        let mut bytes = encode_state(state)?;
         if bytes.len() > MAX_STATE_BYTES {
             let trimmed = State {
                 history: Vec::new(),
                 slots: Default::default(),
                 ..state.clone()
             };
-            bytes = encode(&trimmed)?;
+            bytes = encode_state(&trimmed)?;
         }
         self.store.save_state(key, &bytes)
     }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{all_bytes_under, contains, session};
+use safepath::session::{decode_state, encode_state, STATE_VERSION};
 
 #[test]
 fn chinese_self_unblock_flow_continues_after_a_restart() {
@@ -71,7 +72,11 @@ fn helping_a_friend_asks_about_phone_confirmation_and_remembers_the_answer() {
     assert_eq!(r.node, "assist_friend.stranger");
     let key = s.user_key("test", "dan");
     let raw = s.store().load_state(&key).unwrap().unwrap();
-    assert!(contains(&raw, "\"knows_person\":\"stranger\""));
+    let state = decode_state(&raw).expect("a readable state");
+    assert_eq!(
+        state.slots.get("knows_person").map(String::as_str),
+        Some("stranger")
+    );
 }
 
 #[test]
@@ -216,6 +221,60 @@ fn an_unreadable_or_old_state_record_starts_afresh() {
         .unwrap();
     let r = s.turn("test", "hank", "1", false).unwrap();
     assert_ne!(r.node, "x");
+}
+
+#[test]
+fn a_conversation_stored_by_the_previous_version_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let key = s.user_key("test", "iris");
+    let now = safepath::session::now();
+    let v1 = format!(
+        r#"{{"v":1,"state":{{"lang":"zh","node":"menu","offered":["self_unblock"],"updated":{now}}}}}"#
+    );
+    s.store().save_state(&key, v1.as_bytes()).unwrap();
+    let r = s.turn("test", "iris", "1", false).unwrap();
+    assert_eq!(
+        r.node, "self_unblock",
+        "the JSON record of version 1 is read"
+    );
+    // Saved again in this version's form, which reads back to the same conversation.
+    let raw = s.store().load_state(&key).unwrap().unwrap();
+    assert_eq!(raw[0], STATE_VERSION as u8);
+    let state = decode_state(&raw).unwrap();
+    assert_eq!(state.node.as_deref(), Some("self_unblock"));
+    assert_eq!(decode_state(&encode_state(&state).unwrap()), Some(state));
+}
+
+#[test]
+fn a_damaged_record_of_this_version_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    s.turn("test", "jules", "怎么注销微信账号", false).unwrap();
+    let key = s.user_key("test", "jules");
+    let good = s.store().load_state(&key).unwrap().unwrap();
+    assert!(decode_state(&good).is_some());
+    let r = s.turn("test", "jules", "1", false).unwrap();
+    assert_eq!(
+        r.node, "account_deletion.kept",
+        "the intact record continues"
+    );
+    s.store().save_state(&key, &good).unwrap();
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let cut = &good[..good.len() / 2];
+    for bad in [
+        &trailing[..],
+        cut,
+        &[STATE_VERSION as u8][..],
+        &[99, 0, 0][..],
+    ] {
+        assert_eq!(decode_state(bad), None, "{bad:?}");
+        s.store().save_state(&key, bad).unwrap();
+        let r = s.turn("test", "jules", "1", false).unwrap();
+        assert_ne!(r.node, "account_deletion.kept", "{bad:?} must not continue");
+        s.store().save_state(&key, &good).unwrap();
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use safepath::session::Session;
+use safepath::session::{decode_state, Session};
 use safepath::store::{SledStore, Store};
 use serde_json::{json, Value};
 
@@ -152,8 +152,8 @@ async fn acknowledged_writes_survive_repeated_sigkill() {
             .load_state(&session.user_key("api", user))
             .unwrap()
             .unwrap_or_else(|| panic!("the conversation of {user} is lost"));
-        let v: Value = serde_json::from_slice(&raw).expect("a readable state");
-        assert_eq!(v["state"]["node"].as_str(), Some(node.as_str()), "{user}");
+        let state = decode_state(&raw).expect("a readable state");
+        assert_eq!(state.node.as_deref(), Some(node.as_str()), "{user}");
     }
     eprintln!(
         "{} kills; {} acknowledged reports and {} conversations all intact ({} reports stored)",
