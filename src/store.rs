@@ -119,9 +119,10 @@ pub(crate) fn stamp(now: u64, state: &[u8]) -> Vec<u8> {
 }
 
 /// sled's page cache, in MiB, unless the operator says otherwise (`--cache-mb`). A trade of
-/// speed for memory (BENCHMARKS.md): over 100,000 active users a turn takes 22 µs with 64 MiB
-/// and 53 µs with 8 MiB; `serve` holding a million conversations stays at 158 MB or 110 MB.
-pub const DEFAULT_CACHE_MB: u64 = 64;
+/// speed for memory (BENCHMARKS.md): with conversations in their compact form, 32 MiB holds
+/// 100,000 active users as fast as 64 did (16 halves the turn rate), and `serve` holding a
+/// million conversations stays near 140 MB (180 MB with 64; ~100 MB with 8).
+pub const DEFAULT_CACHE_MB: u64 = 32;
 
 impl SledStore {
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
