@@ -240,7 +240,7 @@ fn a_conversation_stored_by_the_previous_version_continues() {
     );
     // Saved again in this version's form, which reads back to the same conversation.
     let raw = s.store().load_state(&key).unwrap().unwrap();
-    assert_eq!(raw[0], STATE_VERSION as u8);
+    assert_eq!(raw[0], STATE_VERSION);
     let state = decode_state(&raw).unwrap();
     assert_eq!(state.node.as_deref(), Some("self_unblock"));
     assert_eq!(decode_state(&encode_state(&state).unwrap()), Some(state));
@@ -263,12 +263,7 @@ fn a_damaged_record_of_this_version_starts_afresh() {
     let mut trailing = good.clone();
     trailing.push(0);
     let cut = &good[..good.len() / 2];
-    for bad in [
-        &trailing[..],
-        cut,
-        &[STATE_VERSION as u8][..],
-        &[99, 0, 0][..],
-    ] {
+    for bad in [&trailing[..], cut, &[STATE_VERSION][..], &[99, 0, 0][..]] {
         assert_eq!(decode_state(bad), None, "{bad:?}");
         s.store().save_state(&key, bad).unwrap();
         let r = s.turn("test", "jules", "1", false).unwrap();
