@@ -28,6 +28,7 @@
 //! evidence, and a message with a line break, or a pattern using syntax the evaluator does not
 //! model (Unicode word boundaries), is matched by the regexes directly.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use regex_automata::meta::Regex;
@@ -37,7 +38,7 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use smallvec::SmallVec;
 
 mod positions;
-use positions::{Bits, Edge, Positions, Set};
+use positions::{Bits, Edge, Positions, Words};
 
 /// What one compiled pattern belongs to.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -245,14 +246,26 @@ struct Scan {
     by_start: Vec<(u32, u32)>,
     /// Literal ids that occur, as a bit set.
     present: Vec<u64>,
-    /// The message is short enough for [`Bits`]; then the fields below are filled.
+    /// The message is short enough for [`Bits`]; then `bits` is filled.
     small: bool,
     /// Literal id → the positions where it starts (meaningful for the literals present only).
     bits: Vec<u128>,
     /// The positions at an ASCII word boundary, computed when a `\b` first asks.
-    word: std::cell::Cell<Option<u128>>,
+    word: OnceCell<PositionWords>,
     /// Class id → the positions of its characters, computed when a run first asks.
-    class_bits: Vec<std::cell::Cell<Option<u128>>>,
+    class_bits: Vec<OnceCell<PositionWords>>,
+}
+
+/// Positions as bits in words (inline for a message that [`Bits`] holds).
+type PositionWords = SmallVec<[u64; 2]>;
+
+/// The positions `0..=n` for which `at` holds, as bits.
+fn position_words(n: u32, at: impl Fn(u32) -> bool) -> PositionWords {
+    let mut out: PositionWords = smallvec::smallvec![0; n as usize / 64 + 1];
+    for p in (0..=n).filter(|&p| at(p)) {
+        out[p as usize / 64] |= 1 << (p % 64);
+    }
+    out
 }
 
 impl CachedScan {
@@ -272,41 +285,21 @@ impl Scan {
     fn has(&self, lit: u32) -> bool {
         self.present[lit as usize / 64] & (1 << (lit % 64)) != 0
     }
-    /// Every position where an occurrence of one of `lits` starts, moved by `shift(literal)`
-    /// (unsorted).
-    fn positions(&self, lits: &[u32], shift: impl Fn(u32) -> u32) -> SmallVec<[u32; 8]> {
-        let mut at: SmallVec<[u32; 8]> = SmallVec::new();
-        for &l in lits.iter().filter(|&&l| self.has(l)) {
-            let d = shift(l);
-            at.extend(self.starts(l, 0).iter().map(|&p| p + d));
-        }
-        at
+    /// The positions at an ASCII word boundary.
+    fn word_bits(&self) -> &[u64] {
+        self.word
+            .get_or_init(|| position_words(self.n(), |p| positions::word_boundary(&self.chars, p)))
     }
 
-    /// The positions of a short message at an ASCII word boundary.
-    fn word_bits(&self) -> u128 {
-        self.word.get().unwrap_or_else(|| {
-            let bits = (0..=self.n())
-                .filter(|&p| positions::word_boundary(&self.chars, p))
-                .fold(0, |m, p| m | 1 << p);
-            self.word.set(Some(bits));
-            bits
-        })
-    }
-
-    /// The positions of a short message whose character is in class `id`.
-    fn class_bits(&self, p: &Patterns, id: u32) -> u128 {
-        let cell = &self.class_bits[id as usize];
-        cell.get().unwrap_or_else(|| {
+    /// The positions whose character is in class `id` (none at `n`).
+    fn class_bits(&self, p: &Patterns, id: u32) -> &[u64] {
+        self.class_bits[id as usize].get_or_init(|| {
             let class = &p.classes[id as usize];
-            let bits = self
-                .chars
-                .iter()
-                .enumerate()
-                .filter(|(_, &c)| class.contains(c))
-                .fold(0u128, |m, (i, _)| m | 1 << i);
-            cell.set(Some(bits));
-            bits
+            position_words(self.n(), |i| {
+                self.chars
+                    .get(i as usize)
+                    .is_some_and(|&c| class.contains(c))
+            })
         })
     }
 
@@ -639,7 +632,7 @@ impl Patterns {
                 hit[br.pattern] = if scan.small {
                     self.branch_matches::<Bits>(br, scan)
                 } else {
-                    self.branch_matches::<Set>(br, scan)
+                    self.branch_matches::<Words>(br, scan)
                 };
             }
         };
@@ -682,10 +675,10 @@ impl Patterns {
         *small = chars.len() <= Bits::MAX_CHARS;
         if *small {
             bits.resize(self.literal_chars.len(), 0);
-            word.set(None);
-            class_bits.clear();
-            class_bits.resize(self.classes.len(), std::cell::Cell::new(None));
         }
+        word.take();
+        class_bits.clear();
+        class_bits.resize_with(self.classes.len(), OnceCell::new);
         // Counts each literal's occurrences in `span[l].1` …
         self.lexicon.find(chars, |l, p| {
             let (word, bit) = (l as usize / 64, 1 << (l % 64));
@@ -860,7 +853,7 @@ impl Patterns {
         if scan.small {
             self.leftmost::<Bits>(i, scan)
         } else {
-            self.leftmost::<Set>(i, scan)
+            self.leftmost::<Words>(i, scan)
         }
     }
 
@@ -876,17 +869,36 @@ impl Patterns {
                 continue;
             }
             let starts = P::starts(self, first, scan);
-            let mut at = 0;
-            while let Some(p) = starts.next_from(at) {
-                if best.is_some_and(|b| b <= p) {
-                    break;
-                }
-                if !self.eval(&br.node, &P::single(p), scan).is_none() {
-                    best = Some(p);
-                    break;
-                }
-                at = p + 1;
+            let Some(lo) = starts.next_from(0) else {
+                continue;
+            };
+            // Only a start before the best so far can improve it.
+            let last = match best {
+                Some(b) if b <= lo => continue,
+                Some(b) => b - 1,
+                None => scan.n(),
+            };
+            // Whether the branch matches from a start at or before `at`: false, then true from
+            // the leftmost start on. The first occurrence usually is it; otherwise a binary
+            // search asks O(log n) times, never once per occurrence.
+            let from = |at: u32| !self.eval(&br.node, &starts.until(at), scan).is_none();
+            if from(lo) {
+                best = Some(lo);
+                continue;
             }
+            if !from(last) {
+                continue;
+            }
+            let (mut no, mut yes) = (lo, last);
+            while yes - no > 1 {
+                let mid = no + (yes - no) / 2;
+                if from(mid) {
+                    yes = mid;
+                } else {
+                    no = mid;
+                }
+            }
+            best = Some(yes);
         }
         Some(best)
     }
@@ -1085,7 +1097,7 @@ mod tests {
     #[test]
     fn both_forms_of_position_sets_reach_the_same_positions() {
         // Every branch of the shipped catalog, evaluated from every position of every example
-        // and negative of the catalog, as intervals and as bits: the same end positions.
+        // and negative of the catalog, in words and in one u128: the same end positions.
         let c = crate::catalog::Catalog::shipped().unwrap();
         let p = &c.patterns;
         let probes: String = ["probe-intents.jsonl", "probe-scam.jsonl"]
@@ -1108,20 +1120,21 @@ mod tests {
             .filter(|t| t.chars().count() <= Bits::MAX_CHARS)
             .collect();
         assert!(texts.len() > 300, "{}", texts.len());
-        let as_set = |b: Bits| {
-            (0..128)
-                .filter(|&i| b.0 >> i & 1 == 1)
-                .fold(Set::new(), |s, i| s.or(&Set::single(i)))
-        };
+        let as_words = |b: Bits| Words([b.0 as u64, (b.0 >> 64) as u64].into_iter().collect());
         let mut reached = 0;
         for t in &texts {
             let mut scan = Scan::default();
             p.scan(t, &mut scan);
             for br in &p.branches {
-                let set: Set = p.eval(&br.node, &Set::all(&scan), &scan);
+                let words: Words = p.eval(&br.node, &Words::all(&scan), &scan);
                 let bits: Bits = p.eval(&br.node, &Bits::all(&scan), &scan);
-                assert_eq!(as_set(bits), set, "{t:?}: {}", p.source[br.pattern]);
-                reached += usize::from(!set.is_empty());
+                assert_eq!(
+                    as_words(bits).trimmed(),
+                    words,
+                    "{t:?}: {}",
+                    p.source[br.pattern]
+                );
+                reached += usize::from(!words.is_none());
             }
         }
         assert!(reached > 500, "{reached}");
@@ -1189,6 +1202,46 @@ mod tests {
         for t in texts {
             let want: Vec<usize> = (0..src.len()).filter(|&i| regexes[i].is_match(t)).collect();
             assert_eq!(p.matches(t), want, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn runs_across_word_edges_of_long_messages_match_as_the_regex_says() {
+        // A run that starts in one 64-bit word and ends in another carries across the edge.
+        let src = ["付\\d+元", "付[a-z]{2,}x", "付.{0,70}元", "付\\d{3,70}元"];
+        let p = patterns(&src);
+        let regexes: Vec<regex::Regex> =
+            src.iter().map(|s| regex::Regex::new(s).unwrap()).collect();
+        for lead in (50..70).chain(115..135).chain(250..260) {
+            for (run, tail) in [
+                (1, "元"),
+                (9, "元"),
+                (30, "元"),
+                (80, "元"),
+                (12, "x"),
+                (5, ""),
+            ] {
+                for unit in ["3", "b"] {
+                    let t = format!(
+                        "{}付{}{tail}{}",
+                        "啊".repeat(lead),
+                        unit.repeat(run),
+                        "了".repeat(lead % 7)
+                    );
+                    let want: Vec<usize> = (0..src.len())
+                        .filter(|&i| regexes[i].is_match(&t))
+                        .collect();
+                    assert_eq!(
+                        p.matches(&t),
+                        want,
+                        "lead {lead}, run {run} of {unit}, {tail:?}"
+                    );
+                    for &i in &want {
+                        let got = p.find(i, &t).map(|m| m.range());
+                        assert_eq!(got, regexes[i].find(&t).map(|m| m.range()), "{t:?}");
+                    }
+                }
+            }
         }
     }
 }

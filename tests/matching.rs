@@ -77,19 +77,42 @@ fn every_labelled_message_matches_as_the_regexes_say() {
     assert!(matched > 1000, "{matched}");
 }
 
-/// Messages of up to 126 characters are evaluated over bit sets, longer ones over intervals:
-/// both forms are held to the regexes, on both sides of that length and well past it.
+/// Messages of up to 126 characters are evaluated over one `u128`, longer ones over words (kept
+/// inline up to 511 characters): both forms are held to the regexes, on both sides of those
+/// lengths and of word edges.
 #[test]
 fn messages_either_side_of_the_bit_set_length_match_as_the_regexes_say() {
     let t = texts();
     for (i, x) in t.iter().enumerate().step_by(3) {
         let y = &t[(i * 7 + 1) % t.len()];
         let long = format!("{x} {y} {x},{y}");
-        for n in [125, 126, 127, 128, 300] {
+        for n in [125, 126, 127, 128, 191, 192, 300, 511, 512, 513] {
             let s: String = long.chars().cycle().take(n).collect();
             assert_same(&s);
             assert_same_first_match(&s);
         }
+    }
+}
+
+/// Long messages (a pasted chat log): many labelled messages in a row, so that occurrences,
+/// runs of digits and letters and gaps fall anywhere in thousands of positions.
+#[test]
+fn long_messages_match_as_the_regexes_say() {
+    let t = texts();
+    for (k, start) in (0..t.len()).step_by(37).enumerate() {
+        let take = 8 + k % 40;
+        let sep = ["", " ", "，", "300", "abc"][k % 5];
+        let long: Vec<&str> = t
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(take)
+            .map(String::as_str)
+            .collect();
+        let long = long.join(sep);
+        assert!(long.chars().count() > 127);
+        assert_same(&long);
+        assert_same_first_match(&long);
     }
 }
 

@@ -1,12 +1,14 @@
 //! Sets of character positions `0..=n`, the values the evaluator steps through a branch's tree,
-//! in two forms behind one trait: [`Set`] (sorted intervals, any length of message) and [`Bits`]
-//! (one bit per position, for messages of fewer than 127 characters: nearly all of them). A
-//! literal step is then a mask and a shift per literal, `.{0,30}` a handful of shifts, a class
-//! run one shift per character of the run. The tree walk ([`Patterns::eval`]) is shared.
+//! as bits in two forms behind one trait: [`Bits`] (one `u128`, for messages of fewer than 127
+//! characters: nearly all of them) and [`Words`] (64-bit words, any length). A literal step is
+//! then a mask and a shift per literal (or a bit per occurrence), `.{0,30}` a handful of shifts,
+//! a class run one shift per character of the run (or one addition when it is unbounded). Every
+//! step costs in proportion to the message's length, so time grows linearly with it. The tree
+//! walk ([`Patterns::eval`]) is shared.
 
 use smallvec::SmallVec;
 
-use super::{CharClass, Patterns, Scan};
+use super::{Patterns, Scan};
 
 /// Where a position must stand: `^`, `$`, ASCII `\b`, ASCII `\B`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,26 +39,8 @@ pub(super) trait Positions: Clone + PartialEq {
     fn run(&self, p: &Patterns, class: u32, min: u32, max: u32, s: &Scan) -> Self;
     /// The positions of the set that stand at `edge`.
     fn at(&self, edge: Edge, s: &Scan) -> Self;
-}
-
-/// Sorted, disjoint, inclusive intervals (rarely more than a few: kept inline).
-pub(super) type Set = SmallVec<[(u32, u32); 4]>;
-
-/// Adds `[a, b]` to a set built in ascending order, merging what touches.
-fn push(out: &mut Set, a: u32, b: u32) {
-    match out.last_mut() {
-        Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-        _ => out.push((a, b)),
-    }
-}
-
-fn sorted(mut at: SmallVec<[u32; 8]>) -> Set {
-    at.sort_unstable();
-    let mut out = Set::new();
-    for p in at {
-        push(&mut out, p, p);
-    }
-    out
+    /// The positions of the set up to `at`, inclusive.
+    fn until(&self, at: u32) -> Self;
 }
 
 /// ASCII word boundary (`(?-u:\b)`): every non-ASCII character counts as a non-word one.
@@ -67,138 +51,6 @@ pub(super) fn word_boundary(chars: &[char], p: u32) -> bool {
     };
     let p = p as usize;
     word(p.checked_sub(1)) != word(Some(p))
-}
-
-impl Positions for Set {
-    fn none() -> Set {
-        Set::new()
-    }
-    fn is_none(&self) -> bool {
-        self.is_empty()
-    }
-    fn or(&self, y: &Set) -> Set {
-        let x = self;
-        let mut out = Set::new();
-        let (mut i, mut j) = (0, 0);
-        while i < x.len() || j < y.len() {
-            let next = if j == y.len() || (i < x.len() && x[i].0 <= y[j].0) {
-                i += 1;
-                x[i - 1]
-            } else {
-                j += 1;
-                y[j - 1]
-            };
-            push(&mut out, next.0, next.1);
-        }
-        out
-    }
-    fn all(s: &Scan) -> Set {
-        smallvec::smallvec![(0, s.n())]
-    }
-    fn starts(_: &Patterns, lits: &[u32], s: &Scan) -> Set {
-        sorted(s.positions(lits, |_| 0))
-    }
-    fn ends(p: &Patterns, lits: &[u32], s: &Scan) -> Set {
-        sorted(s.positions(lits, |l| p.literal_chars[l as usize]))
-    }
-    fn single(at: u32) -> Set {
-        smallvec::smallvec![(at, at)]
-    }
-    fn next_from(&self, at: u32) -> Option<u32> {
-        self.iter().find(|iv| iv.1 >= at).map(|iv| iv.0.max(at))
-    }
-
-    fn lits(&self, p: &Patterns, ids: &[u32], s: &Scan) -> Set {
-        let (Some(&(lo, _)), Some(&(_, hi))) = (self.first(), self.last()) else {
-            return Set::new();
-        };
-        let mut ends: SmallVec<[u32; 8]> = SmallVec::new();
-        let within = |start: u32, iv: &mut std::iter::Peekable<std::slice::Iter<(u32, u32)>>| {
-            while iv.next_if(|&&(_, b)| b < start).is_some() {}
-            iv.peek().map(|&&(a, _)| a <= start)
-        };
-        // Walk whichever is shorter: the occurrences in reach, or this node's literals.
-        let a = s.by_start.partition_point(|o| o.0 < lo);
-        let b = a + s.by_start[a..].partition_point(|o| o.0 <= hi);
-        if b - a <= ids.len() {
-            let mut iv = self.iter().peekable();
-            for &(start, l) in &s.by_start[a..b] {
-                match within(start, &mut iv) {
-                    Some(true) if ids.binary_search(&l).is_ok() => {
-                        ends.push(start + p.literal_chars[l as usize])
-                    }
-                    Some(_) => {}
-                    None => break,
-                }
-            }
-        } else {
-            for &l in ids.iter().filter(|&&l| s.has(l)) {
-                let len = p.literal_chars[l as usize];
-                let mut iv = self.iter().peekable();
-                for &start in s.starts(l, lo).iter().take_while(|&&at| at <= hi) {
-                    match within(start, &mut iv) {
-                        Some(true) => ends.push(start + len),
-                        Some(false) => {}
-                        None => break,
-                    }
-                }
-            }
-        }
-        sorted(ends)
-    }
-
-    fn run(&self, p: &Patterns, class: u32, min: u32, max: u32, s: &Scan) -> Set {
-        let class: &CharClass = &p.classes[class as usize];
-        let n = s.n();
-        let mut out = Set::new();
-        if class.is_any() {
-            for &(a, b) in self.iter().filter(|&&(a, _)| a.saturating_add(min) <= n) {
-                push(&mut out, a + min, b.saturating_add(max).min(n));
-            }
-            return out;
-        }
-        let inside = |p: u32| p < n && class.contains(s.chars[p as usize]);
-        let mut reach: SmallVec<[u32; 16]> = SmallVec::new();
-        for &(a, b) in self {
-            // How many class characters follow each start, found from the back: run(b) by
-            // walking, then run(p) = run(p + 1) + 1 while p is in the class.
-            let mut run = 0u32;
-            while run < max && inside(b + run) {
-                run += 1;
-            }
-            reach.clear();
-            reach.push(run);
-            for p in (a..b).rev() {
-                run = if inside(p) { (run + 1).min(max) } else { 0 };
-                reach.push(run);
-            }
-            for (p, &r) in (a..=b).zip(reach.iter().rev()) {
-                if r >= min {
-                    push(&mut out, p + min, p + r);
-                }
-            }
-        }
-        out
-    }
-
-    fn at(&self, edge: Edge, s: &Scan) -> Set {
-        let n = s.n();
-        let ok = |p: u32| match edge {
-            Edge::Start => p == 0,
-            Edge::End => p == n,
-            Edge::Word => word_boundary(&s.chars, p),
-            Edge::NotWord => !word_boundary(&s.chars, p),
-        };
-        let mut out = Set::new();
-        for &(a, b) in self {
-            for p in a..=b {
-                if ok(p) {
-                    push(&mut out, p, p);
-                }
-            }
-        }
-        out
-    }
 }
 
 /// One bit per position; only for messages of at most [`Bits::MAX_CHARS`] characters.
@@ -283,7 +135,7 @@ impl Positions for Bits {
         }
         // The positions whose character is in the class (none at n): a step moves a position
         // one character on when its character is in the class.
-        let inside = s.class_bits(p, class);
+        let inside = low_bits(s.class_bits(p, class));
         let mut out = if min == 0 { self.0 } else { 0 };
         let (mut cur, mut k) = (self.0, 0u32);
         while k < max && cur != 0 {
@@ -300,8 +152,237 @@ impl Positions for Bits {
         Bits(match edge {
             Edge::Start => self.0 & 1,
             Edge::End => self.0 & shl(1, s.n()),
-            Edge::Word => self.0 & s.word_bits(),
-            Edge::NotWord => self.0 & !s.word_bits() & Bits::full(s.n()),
+            Edge::Word => self.0 & low_bits(s.word_bits()),
+            Edge::NotWord => self.0 & !low_bits(s.word_bits()) & Bits::full(s.n()),
         })
+    }
+
+    fn until(&self, at: u32) -> Bits {
+        Bits(self.0 & shl(1, at + 1).wrapping_sub(1))
+    }
+}
+
+/// The first 128 positions of a set given as words.
+fn low_bits(words: &[u64]) -> u128 {
+    let word = |i: usize| u128::from(words.get(i).copied().unwrap_or(0));
+    word(0) | word(1) << 64
+}
+
+/// One bit per position in 64-bit words, for messages of any length: [`Bits`]'s steps a word at
+/// a time. It never ends in a zero word, so that equal sets are equal values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) struct Words(pub(super) SmallVec<[u64; 8]>);
+
+impl Words {
+    /// Room for the positions `0..=n`, none set.
+    fn room(n: u32) -> Words {
+        Words(smallvec::smallvec![0; n as usize / 64 + 1])
+    }
+    pub(super) fn trimmed(mut self) -> Words {
+        while self.0.last() == Some(&0) {
+            self.0.pop();
+        }
+        self
+    }
+    fn has(&self, p: u32) -> bool {
+        self.0
+            .get(p as usize / 64)
+            .is_some_and(|w| w >> (p % 64) & 1 == 1)
+    }
+    /// Sets `p`, which the room must hold.
+    fn set(&mut self, p: u32) {
+        self.0[p as usize / 64] |= 1 << (p % 64);
+    }
+    /// The positions of the set up to `n`.
+    fn within(mut self, n: u32) -> Words {
+        let last = n as usize / 64;
+        if self.0.len() > last {
+            self.0.truncate(last + 1);
+            let keep = n % 64 + 1;
+            if keep < 64 {
+                self.0[last] &= (1 << keep) - 1;
+            }
+        }
+        self.trimmed()
+    }
+    /// The positions `0..=n`.
+    fn full(n: u32) -> Words {
+        Words(smallvec::smallvec![u64::MAX; n as usize / 64 + 1]).within(n)
+    }
+    fn and(&self, mask: &[u64]) -> Words {
+        Words(self.0.iter().zip(mask).map(|(a, b)| a & b).collect()).trimmed()
+    }
+    /// Every position moved `k` on; none past `n`.
+    fn shifted(&self, k: u32, n: u32) -> Words {
+        let (skip, bit) = (k as usize / 64, k % 64);
+        let len = (n as usize / 64 + 1).min(self.0.len() + skip + 1);
+        let word = |j: usize| self.0.get(j).copied().unwrap_or(0);
+        let out = (0..len).map(|i| match i.checked_sub(skip) {
+            None => 0,
+            Some(0) => word(0) << bit,
+            Some(j) if bit == 0 => word(j),
+            Some(j) => word(j) << bit | word(j - 1) >> (64 - bit),
+        });
+        Words(out.collect()).within(n)
+    }
+    /// Every position from the least one of the set to `n`.
+    fn onwards(&self, n: u32) -> Words {
+        match self.next_from(0) {
+            None => Words::default(),
+            Some(lo) => {
+                let mut out = Words::full(n);
+                out.0[..lo as usize / 64].fill(0);
+                out.0[lo as usize / 64] &= u64::MAX << (lo % 64);
+                out
+            }
+        }
+    }
+    /// Where runs of `inside` positions (of any length) from the set end, the set included: the
+    /// carry of one addition walks each run (Cameron et al.'s MatchStar).
+    fn through(&self, inside: &[u64], n: u32) -> Words {
+        let mut out = Words::room(n);
+        let mut carry = false;
+        for (i, o) in out.0.iter_mut().enumerate() {
+            let (c, m) = (
+                self.0.get(i).copied().unwrap_or(0),
+                inside.get(i).copied().unwrap_or(0),
+            );
+            let (sum, c1) = (c & m).overflowing_add(m);
+            let (sum, c2) = sum.overflowing_add(u64::from(carry));
+            carry = c1 || c2;
+            *o = (sum ^ m) | c;
+        }
+        out.within(n)
+    }
+}
+
+impl Positions for Words {
+    fn none() -> Words {
+        Words::default()
+    }
+    fn is_none(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn or(&self, other: &Words) -> Words {
+        let (long, short) = if self.0.len() >= other.0.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let mut out = long.clone();
+        for (o, w) in out.0.iter_mut().zip(&short.0) {
+            *o |= w;
+        }
+        out
+    }
+    fn all(s: &Scan) -> Words {
+        Words::full(s.n())
+    }
+    fn starts(_: &Patterns, lits: &[u32], s: &Scan) -> Words {
+        let mut out = Words::room(s.n());
+        for &l in lits {
+            s.starts(l, 0).iter().for_each(|&p| out.set(p));
+        }
+        out.trimmed()
+    }
+    fn ends(p: &Patterns, lits: &[u32], s: &Scan) -> Words {
+        let mut out = Words::room(s.n());
+        for &l in lits {
+            let len = p.literal_chars[l as usize];
+            s.starts(l, 0).iter().for_each(|&at| out.set(at + len));
+        }
+        out.trimmed()
+    }
+    fn single(at: u32) -> Words {
+        let mut out = Words::room(at);
+        out.set(at);
+        out
+    }
+    fn next_from(&self, at: u32) -> Option<u32> {
+        let first = at as usize / 64;
+        let head = self.0.get(first)? & (u64::MAX << (at % 64));
+        std::iter::once(head)
+            .chain(self.0[first + 1..].iter().copied())
+            .enumerate()
+            .find(|&(_, w)| w != 0)
+            .map(|(i, w)| ((first + i) * 64) as u32 + w.trailing_zeros())
+    }
+
+    fn lits(&self, p: &Patterns, ids: &[u32], s: &Scan) -> Words {
+        let Some(lo) = self.next_from(0) else {
+            return Words::default();
+        };
+        let reach = self.0.len() as u32 * 64;
+        let mut out = Words::room(s.n());
+        for &l in ids {
+            let len = p.literal_chars[l as usize];
+            for &at in s.starts(l, lo).iter().take_while(|&&at| at < reach) {
+                if self.has(at) {
+                    out.set(at + len);
+                }
+            }
+        }
+        out.trimmed()
+    }
+
+    fn run(&self, p: &Patterns, class: u32, min: u32, max: u32, s: &Scan) -> Words {
+        let n = s.n();
+        if p.classes[class as usize].is_any() {
+            let moved = self.shifted(min, n);
+            if max - min >= n {
+                return moved.onwards(n);
+            }
+            // `x | x << 1 | … | x << (max - min)`, in doubling steps.
+            let (mut out, mut covered) = (moved, 0u32);
+            while covered < max - min && !out.is_none() {
+                let step = (covered + 1).min(max - min - covered);
+                out = out.or(&out.shifted(step, n));
+                covered += step;
+            }
+            return out;
+        }
+        // As for `Bits`: a step moves a position on when its character is in the class.
+        let inside = s.class_bits(p, class);
+        let step = |cur: &Words| cur.and(inside).shifted(1, n);
+        let mut cur = self.clone();
+        for _ in 0..min {
+            if cur.is_none() {
+                return cur;
+            }
+            cur = step(&cur);
+        }
+        if max - min >= n {
+            return cur.through(inside, n);
+        }
+        let mut out = cur.clone();
+        for _ in min..max {
+            cur = step(&cur);
+            if cur.is_none() {
+                break;
+            }
+            out = out.or(&cur);
+        }
+        out
+    }
+
+    fn at(&self, edge: Edge, s: &Scan) -> Words {
+        let n = s.n();
+        match edge {
+            Edge::Start => self.until(0),
+            Edge::End if self.has(n) => Words::single(n),
+            Edge::End => Words::default(),
+            Edge::Word => self.and(s.word_bits()),
+            Edge::NotWord => {
+                let word = s.word_bits();
+                let not: SmallVec<[u64; 8]> = (0..self.0.len())
+                    .map(|i| !word.get(i).copied().unwrap_or(0))
+                    .collect();
+                self.and(&not).within(n)
+            }
+        }
+    }
+
+    fn until(&self, at: u32) -> Words {
+        self.clone().within(at)
     }
 }
