@@ -1,6 +1,8 @@
 //! Storage behind the session: conversation state per user, the scam-report log, the contact
 //! reputation counts and the salt for user-id hashes. [`Store`] is the trait every backend
-//! implements; [`SledStore`] is the embedded default on the data directory.
+//! implements; [`SledStore`] is the embedded default on the data directory: sled for the reports,
+//! reputation and settings, and a log of its own for the conversations
+//! ([`crate::store_log`]), which are many, small and rewritten on every turn.
 //!
 //! The store sees only hashed user keys and redacted text: the session hashes and the guard
 //! redacts before anything arrives here.
@@ -11,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::limit::{MemoryBuckets, Rate};
+use crate::store_log::ConversationLog;
 use crate::report::Report;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,10 +88,11 @@ pub trait Store: Send + Sync {
 
 const FORMAT: &[u8] = b"safepath-store-1";
 
-/// The embedded store: sled in the data directory, a few trees.
+/// The embedded store: sled in the data directory, a few trees, and the conversations in
+/// `conversations/`.
 pub struct SledStore {
     db: sled::Db,
-    states: sled::Tree,
+    states: ConversationLog,
     reports: sled::Tree,
     dedup: sled::Tree,
     reputation: sled::Tree,
@@ -173,16 +177,8 @@ impl SledStore {
             }
         };
         let tree = |name: &str| db.open_tree(name).map_err(write_err);
-        let store = SledStore {
-            states: tree("states")?,
-            reports: tree("reports")?,
-            dedup: tree("report_keys")?,
-            reputation: tree("reputation")?,
-            meta: tree("meta")?,
-            buckets: MemoryBuckets::default(),
-            db,
-        };
-        match store.meta.get("format").map_err(read_err)? {
+        let meta = tree("meta")?;
+        match meta.get("format").map_err(read_err)? {
             Some(f) if f.as_ref() == FORMAT => {}
             Some(f) => {
                 return Err(StoreError::Foreign {
@@ -193,12 +189,44 @@ impl SledStore {
             None => {
                 let mut salt = [0u8; 32];
                 getrandom::fill(&mut salt).map_err(write_err)?;
-                store.meta.insert("salt", &salt[..]).map_err(write_err)?;
-                store.meta.insert("format", FORMAT).map_err(write_err)?;
-                store.db.flush().map_err(write_err)?;
+                meta.insert("salt", &salt[..]).map_err(write_err)?;
+                meta.insert("format", FORMAT).map_err(write_err)?;
+                db.flush().map_err(write_err)?;
             }
         }
+        let store = SledStore {
+            states: ConversationLog::open(&dir.join("conversations"))?,
+            reports: tree("reports")?,
+            dedup: tree("report_keys")?,
+            reputation: tree("reputation")?,
+            meta,
+            buckets: MemoryBuckets::default(),
+            db,
+        };
+        let old = store.db.open_tree("states").map_err(write_err)?;
+        store.move_old_conversations(&old)?;
         Ok(store)
+    }
+
+    /// Conversations an earlier version kept in sled's `states` tree move to the log (once:
+    /// the tree is emptied after the log has them on disk), so none in progress is lost.
+    fn move_old_conversations(&self, old: &sled::Tree) -> Result<(), StoreError> {
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut moved = 0;
+        for kv in old.iter() {
+            let (k, v) = kv.map_err(read_err)?;
+            self.states
+                .put(&String::from_utf8_lossy(&k), &v)
+                .map_err(write_err)?;
+            moved += 1;
+        }
+        self.states.sync()?;
+        old.clear().map_err(write_err)?;
+        self.db.flush().map_err(write_err)?;
+        tracing::info!(moved, "moved the stored conversations to the conversation log");
+        Ok(())
     }
 }
 
@@ -212,22 +240,16 @@ impl Store for SledStore {
     }
 
     fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.states.get(user).map_err(read_err)?;
+        let v = self.states.get(user)?;
         Ok(v.as_deref().and_then(unstamp).map(|(_, s)| s.to_vec()))
     }
 
     fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError> {
-        let now = crate::session::now();
-        self.states
-            .insert(user, stamp(now, state))
-            .map_err(write_err)?;
-        Ok(())
+        self.states.put(user, &stamp(crate::session::now(), state))
     }
 
     fn delete_user(&self, user: &str) -> Result<(), StoreError> {
-        self.states.remove(user).map_err(write_err)?;
-        self.states.flush().map_err(write_err)?;
-        Ok(())
+        self.states.remove(user)
     }
 
     fn append_report(&self, dedup: &str, mut report: Report) -> Result<(u64, bool), StoreError> {
@@ -316,28 +338,11 @@ impl Store for SledStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(usize, Option<String>), StoreError> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let from = cursor.map_or(Unbounded, |c| Excluded(c.as_bytes().to_vec()));
-        let (mut n, mut seen, mut last) = (0, 0, None);
-        for kv in self.states.range::<Vec<u8>, _>((from, Unbounded)) {
-            let (k, v) = kv.map_err(read_err)?;
-            if unstamp(&v).is_none_or(|(t, _)| t < before) {
-                self.states.remove(&k).map_err(write_err)?;
-                n += 1;
-            }
-            seen += 1;
-            last = Some(k);
-            if seen == limit {
-                break;
-            }
-        }
-        let next = (seen == limit)
-            .then(|| last.map(|k| String::from_utf8_lossy(&k).into_owned()))
-            .flatten();
-        Ok((n, next))
+        self.states.expire_step(before, cursor, limit)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        self.states.sync()?;
         self.db.flush().map_err(write_err)?;
         Ok(())
     }

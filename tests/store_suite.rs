@@ -310,3 +310,36 @@ macro_rules! suite {
 
 suite!(on_sled, Sled);
 suite!(on_redis, Redis);
+
+/// Up to this version the embedded store kept conversations in a sled tree; opening such a data
+/// directory moves them to the conversation log, so the conversations in progress go on.
+#[test]
+fn conversations_an_earlier_version_kept_in_sled_are_moved_and_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = safepath::session::now();
+    {
+        // The data directory as the earlier version left it (its format, salt and `states`).
+        let s = SledStore::open(dir.path()).unwrap();
+        drop(s);
+        let db = sled::open(dir.path()).unwrap();
+        let states = db.open_tree("states").unwrap();
+        for (user, state) in [("alice", b"state-a"), ("bob", b"state-b")] {
+            let mut v = now.to_be_bytes().to_vec();
+            v.extend_from_slice(state);
+            states.insert(user, v).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.load_state("alice").unwrap().as_deref(), Some(&b"state-a"[..]));
+    s.save_state("bob", b"state-b2").unwrap();
+    s.flush().unwrap();
+    drop(s);
+    // Moved once: the old tree is empty, so reopening does not bring the old `bob` back.
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.load_state("alice").unwrap().as_deref(), Some(&b"state-a"[..]));
+    assert_eq!(s.load_state("bob").unwrap().as_deref(), Some(&b"state-b2"[..]));
+    drop(s);
+    let db = sled::open(dir.path()).unwrap();
+    assert!(db.open_tree("states").unwrap().is_empty());
+}

@@ -1,0 +1,750 @@
+//! The conversations of the embedded store: a log of records in segment files, and an index in
+//! memory from a user key's fingerprint to where its last record is.
+//!
+//! Why not a sled tree: a conversation is ~80 bytes read and rewritten on every turn, and a
+//! million of them cost sled ~46 MB just to open (its page table) plus a cache ~1.7× its setting
+//! (BENCHMARKS.md). Here a conversation costs 17 bytes of index, a turn one `pread` and one
+//! `pwrite` through the operating system's page cache, which is not this process's memory.
+//!
+//! - **Records**: `[u32 length][u32 crc32][kind][key length][key][value]`, little-endian, in
+//!   `conversations/NNNNNNNN.seg`. A put carries the stamped state, a delete nothing.
+//! - **Writes** append to the newest segment (a new one on every start and every 32 MiB); they
+//!   reach the operating system at once (a killed process loses nothing) and the disk within half
+//!   a second (a background `fsync`), or at once on [`ConversationLog::sync`].
+//! - **Opening** replays the segments in order; a torn record at the end of the last one (a crash
+//!   mid-write) is cut off, a damaged one elsewhere is skipped with a warning.
+//! - **Space**: once the files hold twice what is live (and more than 64 MiB), every write also
+//!   copies a few live records from the oldest segment to the newest, and the oldest segment is
+//!   deleted when it is empty of them. Always the oldest: a delete record is then never dropped
+//!   while an older record it deletes survives.
+//! - A fingerprint is 64 bits of the key's hash; the stored key is compared on every read, so a
+//!   collision (about 1 in 30 million at a million users) can only make a conversation start
+//!   afresh, never show one user another's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use crate::store::{unstamp, StoreError};
+
+const SEGMENT_BYTES: u64 = 32 << 20;
+/// Below this the files are never compacted.
+const COMPACT_FLOOR: u64 = 64 << 20;
+/// How much of a segment one step of compaction or expiry reads.
+const WALK_STEP: usize = 16 << 10;
+const HEADER: usize = 8;
+/// A record's body: kind, key length, a key of at most 255 bytes, and the stamped state, which
+/// the session bounds far below this.
+const MAX_BODY: usize = 1 << 20;
+/// A record overwritten when its conversation was forgotten: read past, never applied.
+const ERASED: u8 = 0;
+const PUT: u8 = 1;
+const DELETE: u8 = 2;
+/// A first read large enough for nearly every record.
+const READ_AHEAD: usize = 256;
+
+/// Where a record starts: segment id in the high half, offset in the low half.
+type Addr = u64;
+
+fn addr(segment: u32, offset: u32) -> Addr {
+    u64::from(segment) << 32 | u64::from(offset)
+}
+
+fn split(a: Addr) -> (u32, u32) {
+    ((a >> 32) as u32, a as u32)
+}
+
+/// The fingerprints are hashes already: the index uses them as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+fn fingerprint(key: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+fn write_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Write(e.to_string())
+}
+fn read_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Read(e.to_string())
+}
+
+/// One record read back.
+struct Record<'a> {
+    kind: u8,
+    key: &'a [u8],
+    value: &'a [u8],
+    /// Its whole length on disk, header included.
+    len: usize,
+    /// Its bytes on disk.
+    raw: &'a [u8],
+}
+
+/// Encodes a record (header included) into `out`.
+fn encode(out: &mut Vec<u8>, kind: u8, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    let key_len = u8::try_from(key.len())
+        .map_err(|_| StoreError::Write(format!("a key of {} bytes is too long", key.len())))?;
+    let body_len = 2 + key.len() + value.len();
+    if body_len > MAX_BODY {
+        return Err(StoreError::Write(format!(
+            "a conversation of {body_len} bytes is too large"
+        )));
+    }
+    out.clear();
+    out.extend_from_slice(&(body_len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.push(kind);
+    out.push(key_len);
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(value);
+    let crc = crc32fast::hash(&out[HEADER..]);
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// What the bytes at the start of `buf` are.
+enum Parsed<'a> {
+    Record(Record<'a>),
+    /// The record is longer than `buf`: this many bytes are needed.
+    Short(usize),
+    /// Not a record (a torn write, or damage): its length, when the header is believable.
+    Damaged(Option<usize>),
+}
+
+fn parse(buf: &[u8]) -> Parsed<'_> {
+    let Some(header) = buf.get(..HEADER) else {
+        return Parsed::Short(HEADER);
+    };
+    let body_len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    if !(2..=MAX_BODY).contains(&body_len) {
+        return Parsed::Damaged(None);
+    }
+    let len = HEADER + body_len;
+    let Some(body) = buf.get(HEADER..len) else {
+        return Parsed::Short(len);
+    };
+    let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+    let key_len = usize::from(body[1]);
+    if crc32fast::hash(body) != crc || 2 + key_len > body.len() || ![ERASED, PUT, DELETE].contains(&body[0])
+    {
+        return Parsed::Damaged(Some(len));
+    }
+    Parsed::Record(Record {
+        kind: body[0],
+        key: &body[2..2 + key_len],
+        value: &body[2 + key_len..],
+        len,
+        raw: &buf[..len],
+    })
+}
+
+struct Segment {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Bytes written (the next record goes here in the newest segment).
+    end: u64,
+}
+
+struct Inner {
+    index: HashMap<u64, Addr, BuildHasherDefault<Identity>>,
+    segments: BTreeMap<u32, Segment>,
+    active: u32,
+    /// Bytes in all segments, and of the records written since opening (for the average size).
+    disk: u64,
+    written: (u64, u64),
+    /// How far the oldest segment has been copied out.
+    compact_at: u64,
+    dirty: bool,
+    buf: Vec<u8>,
+}
+
+/// See the module documentation.
+pub struct ConversationLog {
+    dir: PathBuf,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl ConversationLog {
+    /// Opens (or creates) the log in `dir`, replaying it, and starts its background flush.
+    pub fn open(dir: &Path) -> Result<ConversationLog, StoreError> {
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let mut inner = Inner {
+            index: HashMap::default(),
+            segments: BTreeMap::new(),
+            active: 0,
+            disk: 0,
+            written: (0, 0),
+            compact_at: 0,
+            dirty: false,
+            buf: Vec::new(),
+        };
+        let mut ids: Vec<u32> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".seg")?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        for (i, &id) in ids.iter().enumerate() {
+            inner.replay(dir, id, i + 1 == ids.len())?;
+        }
+        let log = ConversationLog {
+            dir: dir.to_path_buf(),
+            inner: Arc::new(Mutex::new(inner)),
+        };
+        {
+            let mut inner = log.lock();
+            let next = ids.last().map_or(0, |id| id + 1);
+            inner.start_segment(&log.dir, next)?;
+        }
+        log.flush_in_background();
+        Ok(log)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the index as valid as any step of a write.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many conversations the index holds.
+    pub fn len(&self) -> usize {
+        self.lock().index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stamped state stored under `key`.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let fp = fingerprint(key);
+        let (file, offset) = {
+            let inner = self.lock();
+            let Some(&at) = inner.index.get(&fp) else {
+                return Ok(None);
+            };
+            let (segment, offset) = split(at);
+            let Some(s) = inner.segments.get(&segment) else {
+                return Err(StoreError::Read(format!("segment {segment} is missing")));
+            };
+            (s.file.clone(), offset)
+        };
+        let mut buf = vec![0; READ_AHEAD];
+        let got = read_at_most(&file, &mut buf, u64::from(offset))?;
+        buf.truncate(got);
+        if let Parsed::Short(need) = parse(&buf) {
+            buf.resize(need, 0);
+            let got = read_at_most(&file, &mut buf, u64::from(offset))?;
+            buf.truncate(got);
+        }
+        match parse(&buf) {
+            Parsed::Record(r) if r.kind == PUT && r.key == key.as_bytes() => {
+                Ok(Some(r.value.to_vec()))
+            }
+            Parsed::Record(_) => Ok(None),
+            _ => Err(StoreError::Read(format!(
+                "the conversation record at {offset} is damaged"
+            ))),
+        }
+    }
+
+    /// Stores the stamped state `value` under `key`.
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let mut buf = std::mem::take(&mut inner.buf);
+        let done = encode(&mut buf, PUT, key, value).and_then(|()| {
+            let at = inner.append(&self.dir, &buf)?;
+            inner.index.insert(fingerprint(key), at);
+            inner.compact_some(&self.dir)
+        });
+        inner.buf = buf;
+        done
+    }
+
+    /// Forgets `key`: a delete record, the last state overwritten with zeros, and both on disk
+    /// before it returns.
+    pub fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.remove(&self.dir, key)?;
+        inner.sync()
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.lock().sync()
+    }
+
+    /// Forgets conversations stamped before `before`, looking at up to `limit` records after
+    /// `cursor` (`segment:offset`, from [`ConversationLog::expire_step`] itself) in log order.
+    pub fn expire_step(
+        &self,
+        before: u64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(usize, Option<String>), StoreError> {
+        let (mut segment, mut offset) = cursor
+            .and_then(|c| c.split_once(':'))
+            .and_then(|(s, o)| Some((s.parse::<u32>().ok()?, o.parse::<u64>().ok()?)))
+            .unwrap_or((0, 0));
+        let (mut forgotten, mut seen) = (0, 0);
+        while seen < limit {
+            // The segment at or after the cursor's, as it is now.
+            let Some((id, file, end)) = ({
+                let inner = self.lock();
+                inner
+                    .segments
+                    .range(segment..)
+                    .next()
+                    .map(|(&id, s)| (id, s.file.clone(), s.end))
+            }) else {
+                return Ok((forgotten, None));
+            };
+            if id != segment {
+                (segment, offset) = (id, 0);
+            }
+            if offset >= end {
+                (segment, offset) = (id + 1, 0);
+                continue;
+            }
+            offset = walk(&file, offset, end, |r, at| {
+                seen += 1;
+                if r.kind == PUT && unstamp(r.value).is_none_or(|(t, _)| t < before) {
+                    let key = String::from_utf8_lossy(r.key);
+                    let mut inner = self.lock();
+                    if inner.index.get(&fingerprint(&key)) == Some(&addr(id, at as u32)) {
+                        inner.remove(&self.dir, &key)?;
+                        forgotten += 1;
+                    }
+                }
+                Ok(seen < limit)
+            })?;
+        }
+        Ok((forgotten, Some(format!("{segment}:{offset}"))))
+    }
+
+    /// Every half second, makes what was written durable (as sled's flush did).
+    fn flush_in_background(&self) {
+        let inner: Weak<Mutex<Inner>> = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("conversations-flush".into())
+            .spawn(move || {
+                let mut failing = false;
+                loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let Some(inner) = inner.upgrade() else { return };
+                    let mut inner = inner.lock().unwrap_or_else(|e| e.into_inner());
+                    match inner.sync() {
+                        Ok(()) => failing = false,
+                        Err(e) if !failing => {
+                            tracing::warn!(error = %e, "conversations cannot be flushed to disk; retrying");
+                            failing = true;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no thread to flush conversations; they reach the disk on every explicit flush");
+        }
+    }
+}
+
+/// Calls `each` with the records of `file` from `offset` (and where each starts) for about
+/// [`WALK_STEP`] bytes, or until it answers false; returns where the walk should go on. Damage
+/// that no length can step over, or a torn end, ends the walk at `end`.
+fn walk(
+    file: &File,
+    offset: u64,
+    end: u64,
+    mut each: impl FnMut(&Record, u64) -> Result<bool, StoreError>,
+) -> Result<u64, StoreError> {
+    let mut want = WALK_STEP;
+    'read: loop {
+        let len = (end.saturating_sub(offset)).min(want as u64) as usize;
+        let mut buf = vec![0; len];
+        let got = read_at_most(file, &mut buf, offset)?;
+        let mut at = 0;
+        loop {
+            let here = offset + at as u64;
+            match parse(&buf[at..got]) {
+                Parsed::Record(r) => {
+                    let go_on = each(&r, here)?;
+                    at += r.len;
+                    if !go_on {
+                        return Ok(offset + at as u64);
+                    }
+                }
+                Parsed::Damaged(Some(n)) if here + n as u64 <= end => at += n,
+                Parsed::Short(need) if at == 0 && got == len && offset + (need as u64) <= end => {
+                    // One record longer than a step: read it whole.
+                    want = need;
+                    continue 'read;
+                }
+                Parsed::Short(_) if at > 0 => return Ok(here),
+                _ => return Ok(end),
+            }
+        }
+    }
+}
+
+/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> Result<usize, StoreError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_err(e)),
+        }
+    }
+    Ok(got)
+}
+
+impl Inner {
+    /// Replays segment `id` into the index. The last segment's torn tail is cut off.
+    fn replay(&mut self, dir: &Path, id: u32, last: bool) -> Result<(), StoreError> {
+        let path = dir.join(format!("{id:08}.seg"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(read_err)?;
+        let bytes = std::fs::read(&path).map_err(read_err)?;
+        let (mut at, mut damaged) = (0usize, 0usize);
+        while at < bytes.len() {
+            match parse(&bytes[at..]) {
+                Parsed::Record(r) => {
+                    let key = String::from_utf8_lossy(r.key);
+                    let fp = fingerprint(&key);
+                    match r.kind {
+                        PUT => {
+                            self.index.insert(fp, addr(id, at as u32));
+                        }
+                        DELETE => {
+                            self.index.remove(&fp);
+                        }
+                        _ => {}
+                    }
+                    at += r.len;
+                }
+                Parsed::Damaged(Some(len)) if !last || at + len < bytes.len() => {
+                    damaged += 1;
+                    at += len;
+                }
+                _ => break,
+            }
+        }
+        if at < bytes.len() {
+            if last {
+                tracing::warn!(segment = id, bytes = bytes.len() - at, "cutting off a conversation record torn by a crash");
+                file.set_len(at as u64).map_err(write_err)?;
+            } else {
+                tracing::warn!(segment = id, bytes = bytes.len() - at, "skipping the damaged end of a conversations segment");
+            }
+        }
+        if damaged > 0 {
+            tracing::warn!(segment = id, damaged, "skipped damaged conversation records");
+        }
+        self.disk += at as u64;
+        self.segments.insert(
+            id,
+            Segment {
+                file: Arc::new(file),
+                path,
+                end: at as u64,
+            },
+        );
+        Ok(())
+    }
+
+    fn start_segment(&mut self, dir: &Path, id: u32) -> Result<(), StoreError> {
+        let path = dir.join(format!("{id:08}.seg"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(write_err)?;
+        // The new file's name must survive a crash as much as what is written into it.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(write_err)?;
+        self.segments.insert(
+            id,
+            Segment {
+                file: Arc::new(file),
+                path,
+                end: 0,
+            },
+        );
+        self.active = id;
+        Ok(())
+    }
+
+    /// Appends an encoded record to the newest segment; returns where it starts.
+    fn append(&mut self, dir: &Path, record: &[u8]) -> Result<Addr, StoreError> {
+        if self.segments[&self.active].end + record.len() as u64 > SEGMENT_BYTES {
+            self.start_segment(dir, self.active + 1)?;
+        }
+        let s = self
+            .segments
+            .get_mut(&self.active)
+            .expect("the active segment");
+        // A failed write (a full disk) leaves `end` where it was: the next record overwrites
+        // whatever part of this one reached the file.
+        s.file.write_all_at(record, s.end).map_err(write_err)?;
+        let at = addr(self.active, s.end as u32);
+        s.end += record.len() as u64;
+        self.disk += record.len() as u64;
+        self.written.0 += 1;
+        self.written.1 += record.len() as u64;
+        self.dirty = true;
+        Ok(at)
+    }
+
+    fn remove(&mut self, dir: &Path, key: &str) -> Result<(), StoreError> {
+        let fp = fingerprint(key);
+        let Some(&old) = self.index.get(&fp) else {
+            return Ok(());
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        let appended = encode(&mut buf, DELETE, key, &[]).and_then(|()| self.append(dir, &buf));
+        self.buf = buf;
+        appended?;
+        self.index.remove(&fp);
+        // The state itself leaves the disk now, not at the next compaction: an erased record
+        // of the same length takes its place.
+        let (segment, offset) = split(old);
+        if let Some(s) = self.segments.get(&segment) {
+            let mut head = [0u8; HEADER];
+            read_at_most(&s.file, &mut head, u64::from(offset))?;
+            let body = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+            if (2..=MAX_BODY).contains(&body) {
+                let mut erased = Vec::with_capacity(HEADER + body);
+                encode(&mut erased, ERASED, "", &vec![0; body - 2])?;
+                s.file
+                    .write_all_at(&erased, u64::from(offset))
+                    .map_err(write_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if self.dirty {
+            self.segments[&self.active]
+                .file
+                .sync_data()
+                .map_err(write_err)?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Whether the files hold more than twice what is live.
+    fn wasteful(&self) -> bool {
+        let average = self.written.1.checked_div(self.written.0).unwrap_or(128);
+        let live = self.index.len() as u64 * average;
+        self.disk > COMPACT_FLOOR && self.disk > 2 * live && self.segments.len() > 1
+    }
+
+    /// One bounded step of compaction: the live records of the next stretch of the oldest
+    /// segment are copied to the newest; an emptied segment is deleted (after what was copied
+    /// out of it is on disk).
+    fn compact_some(&mut self, dir: &Path) -> Result<(), StoreError> {
+        if !self.wasteful() {
+            return Ok(());
+        }
+        let (&oldest, s) = self.segments.iter().next().expect("segments");
+        if oldest == self.active {
+            return Ok(());
+        }
+        let (file, end) = (s.file.clone(), s.end);
+        self.compact_at = walk(&file, self.compact_at, end, |r, at| {
+            let fp = fingerprint(&String::from_utf8_lossy(r.key));
+            if r.kind == PUT && self.index.get(&fp) == Some(&addr(oldest, at as u32)) {
+                let to = self.append(dir, r.raw)?;
+                self.index.insert(fp, to);
+            }
+            Ok(true)
+        })?;
+        if self.compact_at >= end {
+            // What moved must be durable before the only other copy goes.
+            self.dirty = true;
+            self.sync()?;
+            let gone = self.segments.remove(&oldest).expect("the oldest segment");
+            std::fs::remove_file(&gone.path).map_err(write_err)?;
+            self.disk -= gone.end;
+            self.compact_at = 0;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::stamp;
+
+    fn keys(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{:032x}", i * 7919)).collect()
+    }
+
+    #[test]
+    fn what_is_put_is_got_back_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = keys(500);
+        {
+            let log = ConversationLog::open(dir.path()).unwrap();
+            for (i, k) in ks.iter().enumerate() {
+                log.put(k, &stamp(i as u64, format!("state {i}").as_bytes()))
+                    .unwrap();
+            }
+            // A second version of some, and a deleted one.
+            log.put(&ks[3], &stamp(9, b"newer")).unwrap();
+            log.remove(&ks[4]).unwrap();
+            assert_eq!(log.get(&ks[3]).unwrap(), Some(stamp(9, b"newer")));
+        }
+        let log = ConversationLog::open(dir.path()).unwrap();
+        assert_eq!(log.len(), 499);
+        assert_eq!(log.get(&ks[3]).unwrap(), Some(stamp(9, b"newer")));
+        assert_eq!(log.get(&ks[4]).unwrap(), None);
+        assert_eq!(log.get(&ks[7]).unwrap(), Some(stamp(7, b"state 7")));
+        assert_eq!(log.get("never stored").unwrap(), None);
+    }
+
+    #[test]
+    fn a_record_torn_by_a_crash_is_cut_off_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = ConversationLog::open(dir.path()).unwrap();
+            log.put("a", &stamp(1, b"first")).unwrap();
+            log.put("b", &stamp(2, b"second")).unwrap();
+        }
+        // Half of a third record, as a kill in the middle of the write would leave it.
+        let seg = dir.path().join("00000000.seg");
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let whole = bytes.len();
+        let mut rec = Vec::new();
+        encode(&mut rec, PUT, "c", &stamp(3, b"third")).unwrap();
+        bytes.extend_from_slice(&rec[..rec.len() / 2]);
+        std::fs::write(&seg, &bytes).unwrap();
+        // Opened twice: the first opening cuts the tail, the second finds it cut.
+        for _ in 0..2 {
+            let log = ConversationLog::open(dir.path()).unwrap();
+            assert_eq!(log.get("a").unwrap(), Some(stamp(1, b"first")));
+            assert_eq!(log.get("b").unwrap(), Some(stamp(2, b"second")));
+            assert_eq!(log.get("c").unwrap(), None);
+        }
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), whole as u64);
+    }
+
+    #[test]
+    fn a_damaged_record_inside_the_log_loses_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = ConversationLog::open(dir.path()).unwrap();
+            for k in ["a", "b", "c"] {
+                log.put(k, &stamp(1, k.as_bytes())).unwrap();
+            }
+        }
+        let seg = dir.path().join("00000000.seg");
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let second = HEADER + 2 + 1 + 9;
+        bytes[second + HEADER + 4] ^= 0xff;
+        std::fs::write(&seg, &bytes).unwrap();
+        let log = ConversationLog::open(dir.path()).unwrap();
+        assert_eq!(log.get("a").unwrap(), Some(stamp(1, b"a")));
+        assert_eq!(log.get("b").unwrap(), None);
+        assert_eq!(log.get("c").unwrap(), Some(stamp(1, b"c")));
+    }
+
+    #[test]
+    fn a_forgotten_state_leaves_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ConversationLog::open(dir.path()).unwrap();
+        log.put("k", &stamp(1, b"SECRET-LOOKING-STATE")).unwrap();
+        log.remove("k").unwrap();
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            assert!(!bytes.windows(20).any(|w| w == b"SECRET-LOOKING-STATE"));
+        }
+        assert_eq!(log.get("k").unwrap(), None);
+    }
+
+    #[test]
+    fn rewriting_the_same_conversations_keeps_the_files_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = keys(2_000);
+        let state = vec![7u8; 900];
+        let log = ConversationLog::open(dir.path()).unwrap();
+        // ~180 MiB written over 2,000 conversations of ~1 KiB: compaction must keep up.
+        for round in 0..100u64 {
+            for k in &ks {
+                log.put(k, &stamp(round, &state)).unwrap();
+            }
+        }
+        let disk: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(disk < 2 * COMPACT_FLOOR, "{disk} bytes on disk");
+        drop(log);
+        let log = ConversationLog::open(dir.path()).unwrap();
+        assert_eq!(log.len(), ks.len());
+        for k in &ks {
+            assert_eq!(log.get(k).unwrap(), Some(stamp(99, &state)), "{k}");
+        }
+    }
+
+    #[test]
+    fn expiry_walks_the_log_in_steps_and_forgets_only_old_conversations() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = keys(300);
+        let log = ConversationLog::open(dir.path()).unwrap();
+        for (i, k) in ks.iter().enumerate() {
+            log.put(k, &stamp(i as u64 % 3, b"s")).unwrap();
+        }
+        // Renewed: the old record of this one must not make it expire.
+        log.put(&ks[0], &stamp(5, b"s")).unwrap();
+        let (mut forgotten, mut cursor, mut steps) = (0, None, 0);
+        loop {
+            let (n, next) = log.expire_step(2, cursor.as_deref(), 7).unwrap();
+            forgotten += n;
+            steps += 1;
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert!(steps > 300 / 7, "{steps}");
+        assert_eq!(forgotten, 199);
+        assert_eq!(log.len(), 101);
+        assert!(log.get(&ks[0]).unwrap().is_some());
+        assert!(log.get(&ks[2]).unwrap().is_some());
+        assert!(log.get(&ks[1]).unwrap().is_none());
+    }
+}
