@@ -5,9 +5,10 @@
 //! lazy DFAs warm and flatters the engine about threefold. This bench runs one core over the
 //! first 200,000 lines of the deterministic corpus (`bench/corpus.py 1000000 42`, generated into
 //! `target/bench/` when missing), each message once per pass, and reports throughput and the
-//! latency distribution of single messages. Then the same messages as session turns on a sled
-//! store (load the state, respond, save), spread over 100,000 users whose conversations already
-//! exist, with the default page cache (or `SAFEPATH_CACHE_MB`, as `--cache-mb` sets it).
+//! latency distribution of single messages. Then the same messages as session turns on the
+//! embedded store (load the state, respond, save), spread over 100,000 users whose conversations
+//! already exist, with sled's default page cache (or `SAFEPATH_CACHE_MB`, as `--cache-mb` sets
+//! it).
 //!
 //!     cargo bench --bench latency            # or: -- LINES
 
@@ -66,7 +67,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CACHE_MB);
     let store: Arc<dyn Store> =
-        Arc::new(SledStore::open_with_cache(dir.path(), cache_mb).expect("sled store"));
+        Arc::new(SledStore::open_with_cache(dir.path(), cache_mb).expect("embedded store"));
     let session = Session::new(Arc::new(engine), store, 3600).expect("session");
     let users: Vec<String> = (0..USERS).map(|u| format!("u{u}")).collect();
     for (u, user) in users.iter().enumerate() {
@@ -86,7 +87,7 @@ fn main() {
         std::hint::black_box(session.turn("bench", user, text, false).expect("a turn"));
     });
     report(
-        &format!("session turn on sled ({cache_mb} MiB cache), {USERS} users,"),
+        &format!("session turn on the embedded store ({cache_mb} MiB sled cache), {USERS} users,"),
         "turns",
         turns.len(),
         best,

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::limit::{MemoryBuckets, Rate};
-use crate::store_log::ConversationLog;
 use crate::report::Report;
+use crate::store_log::ConversationLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -122,10 +122,9 @@ pub(crate) fn stamp(now: u64, state: &[u8]) -> Vec<u8> {
     v
 }
 
-/// sled's page cache, in MiB, unless the operator says otherwise (`--cache-mb`). A trade of
-/// speed for memory (BENCHMARKS.md): with conversations in their compact form, 32 MiB holds
-/// 100,000 active users as fast as 64 did (16 halves the turn rate), and `serve` holding a
-/// million conversations stays near 140 MB (180 MB with 64; ~100 MB with 8).
+/// sled's page cache, in MiB, unless the operator says otherwise (`--cache-mb`). It holds the
+/// reports, reputation and settings; conversations are in their own log and not cached here, so
+/// the cache fills only as far as those trees grow.
 pub const DEFAULT_CACHE_MB: u64 = 32;
 
 impl SledStore {
@@ -225,7 +224,10 @@ impl SledStore {
         self.states.sync()?;
         old.clear().map_err(write_err)?;
         self.db.flush().map_err(write_err)?;
-        tracing::info!(moved, "moved the stored conversations to the conversation log");
+        tracing::info!(
+            moved,
+            "moved the stored conversations to the conversation log"
+        );
         Ok(())
     }
 }

@@ -36,6 +36,8 @@ const SEGMENT_BYTES: u64 = 32 << 20;
 const COMPACT_FLOOR: u64 = 64 << 20;
 /// How much of a segment one step of compaction or expiry reads.
 const WALK_STEP: usize = 16 << 10;
+/// How much opening reads at a time.
+const REPLAY_STEP: usize = 1 << 20;
 const HEADER: usize = 8;
 /// A record's body: kind, key length, a key of at most 255 bytes, and the stamped state, which
 /// the session bounds far below this.
@@ -145,7 +147,9 @@ fn parse(buf: &[u8]) -> Parsed<'_> {
     };
     let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
     let key_len = usize::from(body[1]);
-    if crc32fast::hash(body) != crc || 2 + key_len > body.len() || ![ERASED, PUT, DELETE].contains(&body[0])
+    if crc32fast::hash(body) != crc
+        || 2 + key_len > body.len()
+        || ![ERASED, PUT, DELETE].contains(&body[0])
     {
         return Parsed::Damaged(Some(len));
     }
@@ -291,9 +295,9 @@ impl ConversationLog {
         inner.sync()
     }
 
-    /// Makes every write so far durable.
+    /// Makes every write so far durable, without holding up writers while the disk works.
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.lock().sync()
+        sync_unlocked(&self.inner)
     }
 
     /// Forgets conversations stamped before `before`, looking at up to `limit` records after
@@ -328,7 +332,7 @@ impl ConversationLog {
                 (segment, offset) = (id + 1, 0);
                 continue;
             }
-            offset = walk(&file, offset, end, |r, at| {
+            offset = walk(&file, offset, end, WALK_STEP, |r, at| {
                 seen += 1;
                 if r.kind == PUT && unstamp(r.value).is_none_or(|(t, _)| t < before) {
                     let key = String::from_utf8_lossy(r.key);
@@ -339,7 +343,8 @@ impl ConversationLog {
                     }
                 }
                 Ok(seen < limit)
-            })?;
+            })?
+            .next(end);
         }
         Ok((forgotten, Some(format!("{segment}:{offset}"))))
     }
@@ -354,8 +359,7 @@ impl ConversationLog {
                 loop {
                     std::thread::sleep(Duration::from_millis(500));
                     let Some(inner) = inner.upgrade() else { return };
-                    let mut inner = inner.lock().unwrap_or_else(|e| e.into_inner());
-                    match inner.sync() {
+                    match sync_unlocked(&inner) {
                         Ok(()) => failing = false,
                         Err(e) if !failing => {
                             tracing::warn!(error = %e, "conversations cannot be flushed to disk; retrying");
@@ -371,16 +375,36 @@ impl ConversationLog {
     }
 }
 
+/// Where a [`walk`] stopped.
+enum Walked {
+    /// Go on from here.
+    At(u64),
+    /// From here on the segment cannot be read as records: a torn end, or damage no length can
+    /// step over.
+    Unreadable(u64),
+}
+
+impl Walked {
+    /// Where to go on, skipping what cannot be read.
+    fn next(self, end: u64) -> u64 {
+        match self {
+            Walked::At(at) => at,
+            Walked::Unreadable(_) => end,
+        }
+    }
+}
+
 /// Calls `each` with the records of `file` from `offset` (and where each starts) for about
-/// [`WALK_STEP`] bytes, or until it answers false; returns where the walk should go on. Damage
-/// that no length can step over, or a torn end, ends the walk at `end`.
+/// `step` bytes, or until it answers false. A damaged record whose length is believable is
+/// stepped over.
 fn walk(
     file: &File,
     offset: u64,
     end: u64,
+    step: usize,
     mut each: impl FnMut(&Record, u64) -> Result<bool, StoreError>,
-) -> Result<u64, StoreError> {
-    let mut want = WALK_STEP;
+) -> Result<Walked, StoreError> {
+    let mut want = step;
     'read: loop {
         let len = (end.saturating_sub(offset)).min(want as u64) as usize;
         let mut buf = vec![0; len];
@@ -393,20 +417,40 @@ fn walk(
                     let go_on = each(&r, here)?;
                     at += r.len;
                     if !go_on {
-                        return Ok(offset + at as u64);
+                        return Ok(Walked::At(offset + at as u64));
                     }
                 }
-                Parsed::Damaged(Some(n)) if here + n as u64 <= end => at += n,
+                Parsed::Damaged(Some(n)) if here + n as u64 <= end => {
+                    tracing::warn!(offset = here, "skipping a damaged conversation record");
+                    at += n;
+                }
                 Parsed::Short(need) if at == 0 && got == len && offset + (need as u64) <= end => {
                     // One record longer than a step: read it whole.
                     want = need;
                     continue 'read;
                 }
-                Parsed::Short(_) if at > 0 => return Ok(here),
-                _ => return Ok(end),
+                Parsed::Short(_) if here == end => return Ok(Walked::At(end)),
+                Parsed::Short(_) if at > 0 => return Ok(Walked::At(here)),
+                _ => return Ok(Walked::Unreadable(here)),
             }
         }
     }
+}
+
+/// [`Inner::sync`] with the lock held only to learn which file: turns go on during the `fsync`.
+fn sync_unlocked(inner: &Mutex<Inner>) -> Result<(), StoreError> {
+    let file = {
+        let mut inner = inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !inner.dirty {
+            return Ok(());
+        }
+        inner.dirty = false;
+        inner.segments[&inner.active].file.clone()
+    };
+    file.sync_data().map_err(|e| {
+        inner.lock().unwrap_or_else(|e| e.into_inner()).dirty = true;
+        write_err(e)
+    })
 }
 
 /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
@@ -432,55 +476,63 @@ impl Inner {
             .write(true)
             .open(&path)
             .map_err(read_err)?;
-        let bytes = std::fs::read(&path).map_err(read_err)?;
-        let (mut at, mut damaged) = (0usize, 0usize);
-        while at < bytes.len() {
-            match parse(&bytes[at..]) {
-                Parsed::Record(r) => {
-                    let key = String::from_utf8_lossy(r.key);
-                    let fp = fingerprint(&key);
-                    match r.kind {
-                        PUT => {
-                            self.index.insert(fp, addr(id, at as u32));
-                        }
-                        DELETE => {
-                            self.index.remove(&fp);
-                        }
-                        _ => {}
+        let size = file.metadata().map_err(read_err)?.len();
+        let mut at = 0;
+        let index = &mut self.index;
+        while at < size {
+            let walked = walk(&file, at, size, REPLAY_STEP, |r, here| {
+                let fp = fingerprint(&String::from_utf8_lossy(r.key));
+                match r.kind {
+                    PUT => {
+                        index.insert(fp, addr(id, here as u32));
                     }
-                    at += r.len;
+                    DELETE => {
+                        index.remove(&fp);
+                    }
+                    _ => {}
                 }
-                Parsed::Damaged(Some(len)) if !last || at + len < bytes.len() => {
-                    damaged += 1;
-                    at += len;
+                Ok(true)
+            })?;
+            match walked {
+                Walked::At(next) => at = next,
+                Walked::Unreadable(from) if last => {
+                    tracing::warn!(
+                        segment = id,
+                        bytes = size - from,
+                        "cutting off a conversation record torn by a crash"
+                    );
+                    file.set_len(from).map_err(write_err)?;
+                    at = from;
+                    break;
                 }
-                _ => break,
+                Walked::Unreadable(from) => {
+                    tracing::warn!(
+                        segment = id,
+                        bytes = size - from,
+                        "skipping the unreadable end of a conversations segment"
+                    );
+                    at = size;
+                }
             }
         }
-        if at < bytes.len() {
-            if last {
-                tracing::warn!(segment = id, bytes = bytes.len() - at, "cutting off a conversation record torn by a crash");
-                file.set_len(at as u64).map_err(write_err)?;
-            } else {
-                tracing::warn!(segment = id, bytes = bytes.len() - at, "skipping the damaged end of a conversations segment");
-            }
-        }
-        if damaged > 0 {
-            tracing::warn!(segment = id, damaged, "skipped damaged conversation records");
-        }
-        self.disk += at as u64;
+        self.disk += at;
         self.segments.insert(
             id,
             Segment {
                 file: Arc::new(file),
                 path,
-                end: at as u64,
+                end: at,
             },
         );
         Ok(())
     }
 
     fn start_segment(&mut self, dir: &Path, id: u32) -> Result<(), StoreError> {
+        // The background flush only syncs the newest segment: the one it replaces goes to disk
+        // now.
+        if !self.segments.is_empty() {
+            self.sync()?;
+        }
         let path = dir.join(format!("{id:08}.seg"));
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -583,14 +635,15 @@ impl Inner {
             return Ok(());
         }
         let (file, end) = (s.file.clone(), s.end);
-        self.compact_at = walk(&file, self.compact_at, end, |r, at| {
+        self.compact_at = walk(&file, self.compact_at, end, WALK_STEP, |r, at| {
             let fp = fingerprint(&String::from_utf8_lossy(r.key));
             if r.kind == PUT && self.index.get(&fp) == Some(&addr(oldest, at as u32)) {
                 let to = self.append(dir, r.raw)?;
                 self.index.insert(fp, to);
             }
             Ok(true)
-        })?;
+        })?
+        .next(end);
         if self.compact_at >= end {
             // What moved must be durable before the only other copy goes.
             self.dirty = true;

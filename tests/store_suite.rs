@@ -331,14 +331,23 @@ fn conversations_an_earlier_version_kept_in_sled_are_moved_and_continue() {
         db.flush().unwrap();
     }
     let s = SledStore::open(dir.path()).unwrap();
-    assert_eq!(s.load_state("alice").unwrap().as_deref(), Some(&b"state-a"[..]));
+    assert_eq!(
+        s.load_state("alice").unwrap().as_deref(),
+        Some(&b"state-a"[..])
+    );
     s.save_state("bob", b"state-b2").unwrap();
     s.flush().unwrap();
     drop(s);
     // Moved once: the old tree is empty, so reopening does not bring the old `bob` back.
     let s = SledStore::open(dir.path()).unwrap();
-    assert_eq!(s.load_state("alice").unwrap().as_deref(), Some(&b"state-a"[..]));
-    assert_eq!(s.load_state("bob").unwrap().as_deref(), Some(&b"state-b2"[..]));
+    assert_eq!(
+        s.load_state("alice").unwrap().as_deref(),
+        Some(&b"state-a"[..])
+    );
+    assert_eq!(
+        s.load_state("bob").unwrap().as_deref(),
+        Some(&b"state-b2"[..])
+    );
     drop(s);
     let db = sled::open(dir.path()).unwrap();
     assert!(db.open_tree("states").unwrap().is_empty());
