@@ -8,7 +8,7 @@
 //!
 //! - **Records**: `[u32 length][u32 crc32][kind][key length][key][value]`, little-endian, in
 //!   `conversations/NNNNNNNN.seg`. A put carries the stamped state, a delete nothing.
-//! - **Writes** append to the newest segment (a new one on every start and every 32 MiB); they
+//! - **Writes** append to the newest segment (a new one every 32 MiB); they
 //!   reach the operating system at once (a killed process loses nothing) and the disk within half
 //!   a second (a background `fsync`), or at once on [`ConversationLog::sync`].
 //! - **Opening** replays the segments in order; a torn record at the end of the last one (a crash
@@ -220,8 +220,24 @@ impl ConversationLog {
         };
         {
             let mut inner = log.lock();
-            let next = ids.last().map_or(0, |id| id + 1);
-            inner.start_segment(&log.dir, next)?;
+            // Writing goes on at the end of the last segment (cut clean by the replay), so that
+            // short runs (a `chat`, a `reports export`) do not leave a file each; an empty
+            // segment before it holds nothing and goes.
+            let empty: Vec<u32> = (inner.segments.iter())
+                .filter(|&(&id, s)| s.end == 0 && Some(&id) != ids.last())
+                .map(|(&id, _)| id)
+                .collect();
+            for id in empty {
+                let gone = inner.segments.remove(&id).expect("listed");
+                std::fs::remove_file(&gone.path).map_err(write_err)?;
+            }
+            match inner.segments.last_key_value() {
+                Some((&last, s)) if s.end < SEGMENT_BYTES => inner.active = last,
+                last => {
+                    let next = last.map_or(0, |(id, _)| id + 1);
+                    inner.start_segment(&log.dir, next)?;
+                }
+            }
         }
         log.flush_in_background();
         Ok(log)
@@ -244,34 +260,53 @@ impl ConversationLog {
     /// The stamped state stored under `key`.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let fp = fingerprint(key);
-        let (file, offset) = {
-            let inner = self.lock();
-            let Some(&at) = inner.index.get(&fp) else {
-                return Ok(None);
+        let mut last = None;
+        // Read without the lock: a record being erased by a concurrent forget can read as
+        // damaged once; the index then says what is there now.
+        for _ in 0..2 {
+            let (file, at) = {
+                let inner = self.lock();
+                let Some(&at) = inner.index.get(&fp) else {
+                    return Ok(None);
+                };
+                if last == Some(at) {
+                    break;
+                }
+                let Some(s) = inner.segments.get(&split(at).0) else {
+                    return Err(StoreError::Read(format!(
+                        "segment {} is missing",
+                        split(at).0
+                    )));
+                };
+                (s.file.clone(), at)
             };
-            let (segment, offset) = split(at);
-            let Some(s) = inner.segments.get(&segment) else {
-                return Err(StoreError::Read(format!("segment {segment} is missing")));
-            };
-            (s.file.clone(), offset)
-        };
-        let mut buf = vec![0; READ_AHEAD];
-        let got = read_at_most(&file, &mut buf, u64::from(offset))?;
-        buf.truncate(got);
-        if let Parsed::Short(need) = parse(&buf) {
-            buf.resize(need, 0);
-            let got = read_at_most(&file, &mut buf, u64::from(offset))?;
+            last = Some(at);
+            let offset = u64::from(split(at).1);
+            let mut buf = vec![0; READ_AHEAD];
+            let got = read_at_most(&file, &mut buf, offset)?;
             buf.truncate(got);
-        }
-        match parse(&buf) {
-            Parsed::Record(r) if r.kind == PUT && r.key == key.as_bytes() => {
-                Ok(Some(r.value.to_vec()))
+            if let Parsed::Short(need) = parse(&buf) {
+                buf.resize(need, 0);
+                let got = read_at_most(&file, &mut buf, offset)?;
+                buf.truncate(got);
             }
-            Parsed::Record(_) => Ok(None),
-            _ => Err(StoreError::Read(format!(
-                "the conversation record at {offset} is damaged"
-            ))),
+            match parse(&buf) {
+                Parsed::Record(r) if r.kind == PUT && r.key == key.as_bytes() => {
+                    return Ok(Some(r.value.to_vec()))
+                }
+                Parsed::Record(_) => return Ok(None),
+                _ => {}
+            }
         }
+        // Damaged on disk: the conversation starts afresh (its next save replaces the record)
+        // rather than failing every turn of this user.
+        let (segment, offset) = split(last.expect("read once"));
+        tracing::warn!(
+            segment,
+            offset,
+            "a conversation record is damaged; starting it afresh"
+        );
+        Ok(None)
     }
 
     /// Stores the stamped state `value` under `key`.
@@ -733,6 +768,40 @@ mod tests {
         assert_eq!(log.get("a").unwrap(), Some(stamp(1, b"a")));
         assert_eq!(log.get("b").unwrap(), None);
         assert_eq!(log.get("c").unwrap(), Some(stamp(1, b"c")));
+    }
+
+    #[test]
+    fn a_record_damaged_under_a_running_process_starts_that_conversation_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ConversationLog::open(dir.path()).unwrap();
+        log.put("a", &stamp(1, b"first")).unwrap();
+        log.put("b", &stamp(1, b"other")).unwrap();
+        let seg = dir.path().join("00000000.seg");
+        let mut bytes = std::fs::read(&seg).unwrap();
+        bytes[HEADER + 3] ^= 0xff;
+        std::fs::write(&seg, &bytes).unwrap();
+        assert_eq!(log.get("a").unwrap(), None);
+        assert_eq!(log.get("b").unwrap(), Some(stamp(1, b"other")));
+        log.put("a", &stamp(2, b"again")).unwrap();
+        assert_eq!(log.get("a").unwrap(), Some(stamp(2, b"again")));
+    }
+
+    #[test]
+    fn short_runs_go_on_in_the_same_file() {
+        // A `chat` or a `reports export` a day for years must not leave a file (and a file
+        // descriptor at the next start) each.
+        let dir = tempfile::tempdir().unwrap();
+        for run in 0..20u64 {
+            let log = ConversationLog::open(dir.path()).unwrap();
+            if run % 2 == 0 {
+                log.put(&format!("user{run}"), &stamp(run, b"s")).unwrap();
+            }
+        }
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1);
+        let log = ConversationLog::open(dir.path()).unwrap();
+        assert_eq!(log.len(), 10);
+        assert_eq!(log.get("user18").unwrap(), Some(stamp(18, b"s")));
     }
 
     #[test]
