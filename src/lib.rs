@@ -35,10 +35,10 @@ pub mod telegram;
 use serde::{Deserialize, Serialize};
 
 /// jemalloc for every binary and bench that links the library. Against glibc's allocator it
-/// raised the session-turn rate on sled by half and the ticket rate by a fifth or more (sled
-/// allocates and frees a node's keys and values on every read and write, from several threads);
-/// mimalloc was as fast but held ~60% more memory. Measured in BENCHMARKS.md. A memory-bound
-/// deployment trims it with `_RJEM_MALLOC_CONF=narenas:1,tcache:false`.
+/// raised the session-turn rate by half and the ticket rate by a fifth or more when the
+/// conversations were in sled (which allocates and frees a node's keys and values on every read
+/// and write, from several threads); mimalloc was as fast but held ~60% more memory. Measured in
+/// BENCHMARKS.md (fourth round).
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
