@@ -813,7 +813,10 @@ impl Patterns {
                 Some(regex_automata::Match::must(0, at..end))
             }
             Start::Literal(None) | Start::At(Some(None)) => None,
-            Start::At(Some(Some(at))) => {
+            Start::At(Some(Some((at, Some(end))))) => {
+                Some(regex_automata::Match::must(0, byte(at)..byte(end)))
+            }
+            Start::At(Some(Some((at, None)))) => {
                 let input = Input::new(text).range(byte(at)..).anchored(Anchored::Yes);
                 re.search(&input)
             }
@@ -847,9 +850,10 @@ impl Patterns {
         Some(best)
     }
 
-    /// Where the leftmost match of pattern `i` starts (a character index), `Some(None)` when it
-    /// has none, `None` when the evaluator cannot tell (a branch that may start anywhere).
-    fn leftmost_start(&self, i: usize, scan: &Scan) -> Option<Option<u32>> {
+    /// Where the leftmost match of pattern `i` starts (a character index) and, when every match
+    /// from there ends at the same place, where it ends; `Some(None)` when it has none, `None`
+    /// when the evaluator cannot tell (a branch that may start anywhere).
+    fn leftmost_start(&self, i: usize, scan: &Scan) -> Option<Option<(u32, Option<u32>)>> {
         if scan.small {
             self.leftmost::<Bits>(i, scan)
         } else {
@@ -857,7 +861,7 @@ impl Patterns {
         }
     }
 
-    fn leftmost<P: Positions>(&self, i: usize, scan: &Scan) -> Option<Option<u32>> {
+    fn leftmost<P: Positions>(&self, i: usize, scan: &Scan) -> Option<Option<(u32, Option<u32>)>> {
         let range = self.pattern_branches.get(i)?.clone();
         if range.is_empty() {
             return None;
@@ -900,7 +904,22 @@ impl Patterns {
             }
             best = Some(yes);
         }
-        Some(best)
+        let Some(start) = best else {
+            return Some(None);
+        };
+        // Where the matches from there can end, over every branch. When that is one position,
+        // the regex's match ends there whichever of them its priorities pick.
+        let from = P::single(start);
+        let ends = self.branches[range.start as usize..range.end as usize]
+            .iter()
+            .filter(|br| br.possible(scan))
+            .fold(P::none(), |ends, br| {
+                ends.or(&self.eval(&br.node, &from, scan))
+            });
+        let only = ends
+            .next_from(0)
+            .filter(|&end| ends.next_from(end + 1).is_none());
+        Some(Some((start, only)))
     }
 }
 
@@ -908,7 +927,7 @@ impl Patterns {
 /// evaluator gives (`None`: it cannot tell) for an anchored search.
 enum Start {
     Literal(Option<(u32, u32)>),
-    At(Option<Option<u32>>),
+    At(Option<Option<(u32, Option<u32>)>>),
 }
 
 /// `node` without its first part, when that part is exactly the literals `first`.

@@ -251,10 +251,13 @@ pub fn detect(
     let indicators = indicators(text);
     let builtin = |name: &str| catalog.signals.iter().position(|s| s.name == name);
     if let Some(s) = builtin("lookalike_link") {
-        let claims_official = settings
-            .link_claims
-            .iter()
-            .any(|c| text.contains(c.as_str()));
+        // Asked only of a message that names a link (most do not).
+        let claims_official = std::cell::LazyCell::new(|| {
+            settings
+                .link_claims
+                .iter()
+                .any(|c| text.contains(c.as_str()))
+        });
         for ind in indicators.iter().filter(|i| i.kind == IndicatorKind::Url) {
             let h = host(&ind.value);
             let official = settings
@@ -262,7 +265,7 @@ pub fn detect(
                 .iter()
                 .any(|d| h == d || h.ends_with(&format!(".{d}")));
             let looks = settings.link_claims.iter().any(|c| h.contains(c.as_str()));
-            if !official && (looks || claims_official) {
+            if !official && (looks || *claims_official) {
                 hit[s] = Some(Evidence::Text(ind.value.clone()));
                 break;
             }
