@@ -179,6 +179,7 @@ struct Inner {
     /// How far the oldest segment has been copied out.
     compact_at: u64,
     dirty: bool,
+    compact_failing: bool,
     buf: Vec<u8>,
 }
 
@@ -200,6 +201,7 @@ impl ConversationLog {
             written: (0, 0),
             compact_at: 0,
             dirty: false,
+            compact_failing: false,
             buf: Vec::new(),
         };
         let mut ids: Vec<u32> = std::fs::read_dir(dir)
@@ -316,10 +318,21 @@ impl ConversationLog {
         let done = encode(&mut buf, PUT, key, value).and_then(|()| {
             let at = inner.append(&self.dir, &buf)?;
             inner.index.insert(fingerprint(key), at);
-            inner.compact_some(&self.dir)
+            Ok(())
         });
         inner.buf = buf;
-        done
+        done?;
+        // The state is stored: a compaction step that fails (a full disk) is tried again on
+        // the next write, and said once, not on every one.
+        match inner.compact_some(&self.dir) {
+            Ok(()) => inner.compact_failing = false,
+            Err(e) if !inner.compact_failing => {
+                tracing::warn!(error = %e, "compacting the conversation log failed; retrying on later writes");
+                inner.compact_failing = true;
+            }
+            Err(_) => {}
+        }
+        Ok(())
     }
 
     /// Forgets `key`: a delete record, the last state overwritten with zeros, and both on disk
