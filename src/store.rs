@@ -101,10 +101,10 @@ pub struct SledStore {
     buckets: MemoryBuckets,
 }
 
-fn write_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn write_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Write(e.to_string())
 }
-fn read_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn read_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Read(e.to_string())
 }
 
@@ -216,9 +216,7 @@ impl SledStore {
         let mut moved = 0;
         for kv in old.iter() {
             let (k, v) = kv.map_err(read_err)?;
-            self.states
-                .put(&String::from_utf8_lossy(&k), &v)
-                .map_err(write_err)?;
+            self.states.put(&String::from_utf8_lossy(&k), &v)?;
             moved += 1;
         }
         self.states.sync()?;

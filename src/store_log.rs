@@ -23,13 +23,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use crate::store::{unstamp, StoreError};
+use crate::store::{read_err, unstamp, write_err, StoreError};
 
 const SEGMENT_BYTES: u64 = 32 << 20;
 /// Below this the files are never compacted.
@@ -78,17 +78,16 @@ impl Hasher for Identity {
     }
 }
 
-fn fingerprint(key: &str) -> u64 {
+/// Of the key's bytes, so that a record read back needs no conversion to be looked up.
+fn fingerprint(key: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
+    h.write(key);
     h.finish()
 }
 
-fn write_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Write(e.to_string())
-}
-fn read_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Read(e.to_string())
+/// The body length a record's header gives.
+fn body_len(header: &[u8; HEADER]) -> usize {
+    u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize
 }
 
 /// One record read back.
@@ -134,10 +133,10 @@ enum Parsed<'a> {
 }
 
 fn parse(buf: &[u8]) -> Parsed<'_> {
-    let Some(header) = buf.get(..HEADER) else {
+    let Some(header) = buf.first_chunk::<HEADER>() else {
         return Parsed::Short(HEADER);
     };
-    let body_len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    let body_len = body_len(header);
     if !(2..=MAX_BODY).contains(&body_len) {
         return Parsed::Damaged(None);
     }
@@ -173,8 +172,7 @@ struct Inner {
     index: HashMap<u64, Addr, BuildHasherDefault<Identity>>,
     segments: BTreeMap<u32, Segment>,
     active: u32,
-    /// Bytes in all segments, and of the records written since opening (for the average size).
-    disk: u64,
+    /// Records and bytes written since opening (for the average size).
     written: (u64, u64),
     /// How far the oldest segment has been copied out.
     compact_at: u64,
@@ -197,7 +195,6 @@ impl ConversationLog {
             index: HashMap::default(),
             segments: BTreeMap::new(),
             active: 0,
-            disk: 0,
             written: (0, 0),
             compact_at: 0,
             dirty: false,
@@ -261,7 +258,7 @@ impl ConversationLog {
 
     /// The stamped state stored under `key`.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let fp = fingerprint(key);
+        let fp = fingerprint(key.as_bytes());
         let mut last = None;
         // Read without the lock: a record being erased by a concurrent forget can read as
         // damaged once; the index then says what is there now.
@@ -317,7 +314,7 @@ impl ConversationLog {
         let mut buf = std::mem::take(&mut inner.buf);
         let done = encode(&mut buf, PUT, key, value).and_then(|()| {
             let at = inner.append(&self.dir, &buf)?;
-            inner.index.insert(fingerprint(key), at);
+            inner.index.insert(fingerprint(key.as_bytes()), at);
             Ok(())
         });
         inner.buf = buf;
@@ -383,10 +380,9 @@ impl ConversationLog {
             offset = walk(&file, offset, end, WALK_STEP, |r, at| {
                 seen += 1;
                 if r.kind == PUT && unstamp(r.value).is_none_or(|(t, _)| t < before) {
-                    let key = String::from_utf8_lossy(r.key);
                     let mut inner = self.lock();
-                    if inner.index.get(&fingerprint(&key)) == Some(&addr(id, at as u32)) {
-                        inner.remove(&self.dir, &key)?;
+                    if inner.index.get(&fingerprint(r.key)) == Some(&addr(id, at as u32)) {
+                        inner.remove(&self.dir, &String::from_utf8_lossy(r.key))?;
                         forgotten += 1;
                     }
                 }
@@ -529,7 +525,7 @@ impl Inner {
         let index = &mut self.index;
         while at < size {
             let walked = walk(&file, at, size, REPLAY_STEP, |r, here| {
-                let fp = fingerprint(&String::from_utf8_lossy(r.key));
+                let fp = fingerprint(r.key);
                 match r.kind {
                     PUT => {
                         index.insert(fp, addr(id, here as u32));
@@ -563,7 +559,6 @@ impl Inner {
                 }
             }
         }
-        self.disk += at;
         self.segments.insert(
             id,
             Segment {
@@ -618,7 +613,6 @@ impl Inner {
         s.file.write_all_at(record, s.end).map_err(write_err)?;
         let at = addr(self.active, s.end as u32);
         s.end += record.len() as u64;
-        self.disk += record.len() as u64;
         self.written.0 += 1;
         self.written.1 += record.len() as u64;
         self.dirty = true;
@@ -626,7 +620,7 @@ impl Inner {
     }
 
     fn remove(&mut self, dir: &Path, key: &str) -> Result<(), StoreError> {
-        let fp = fingerprint(key);
+        let fp = fingerprint(key.as_bytes());
         let Some(&old) = self.index.get(&fp) else {
             return Ok(());
         };
@@ -641,7 +635,7 @@ impl Inner {
         if let Some(s) = self.segments.get(&segment) {
             let mut head = [0u8; HEADER];
             read_at_most(&s.file, &mut head, u64::from(offset))?;
-            let body = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+            let body = body_len(&head);
             if (2..=MAX_BODY).contains(&body) {
                 let mut erased = Vec::with_capacity(HEADER + body);
                 encode(&mut erased, ERASED, "", &vec![0; body - 2])?;
@@ -668,7 +662,8 @@ impl Inner {
     fn wasteful(&self) -> bool {
         let average = self.written.1.checked_div(self.written.0).unwrap_or(128);
         let live = self.index.len() as u64 * average;
-        self.disk > COMPACT_FLOOR && self.disk > 2 * live && self.segments.len() > 1
+        let disk: u64 = self.segments.values().map(|s| s.end).sum();
+        disk > COMPACT_FLOOR && disk > 2 * live && self.segments.len() > 1
     }
 
     /// One bounded step of compaction: the live records of the next stretch of the oldest
@@ -678,13 +673,11 @@ impl Inner {
         if !self.wasteful() {
             return Ok(());
         }
+        // Not the newest (`active`): `wasteful` asks for two segments at least.
         let (&oldest, s) = self.segments.iter().next().expect("segments");
-        if oldest == self.active {
-            return Ok(());
-        }
         let (file, end) = (s.file.clone(), s.end);
         self.compact_at = walk(&file, self.compact_at, end, WALK_STEP, |r, at| {
-            let fp = fingerprint(&String::from_utf8_lossy(r.key));
+            let fp = fingerprint(r.key);
             if r.kind == PUT && self.index.get(&fp) == Some(&addr(oldest, at as u32)) {
                 let to = self.append(dir, r.raw)?;
                 self.index.insert(fp, to);
@@ -698,7 +691,6 @@ impl Inner {
             self.sync()?;
             let gone = self.segments.remove(&oldest).expect("the oldest segment");
             std::fs::remove_file(&gone.path).map_err(write_err)?;
-            self.disk -= gone.end;
             self.compact_at = 0;
         }
         Ok(())

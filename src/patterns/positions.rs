@@ -75,13 +75,24 @@ fn shl(x: u128, k: u32) -> u128 {
     x.checked_shl(k).unwrap_or(0)
 }
 
-/// `x | x << 1 | … | x << d`, in doubling steps.
-fn smear(x: u128, d: u32) -> u128 {
-    let (mut r, mut covered) = (x, 0u32);
-    while covered < d.min(127) && r != 0 {
+/// The shifts that make `x | x << 1 | … | x << d` by doubling: `r |= r << step` for each.
+fn doubling(d: u32) -> impl Iterator<Item = u32> {
+    let mut covered = 0u32;
+    std::iter::from_fn(move || {
         let step = (covered + 1).min(d - covered);
-        r |= shl(r, step);
         covered += step;
+        (step > 0).then_some(step)
+    })
+}
+
+/// `x | x << 1 | … | x << d`.
+fn smear(x: u128, d: u32) -> u128 {
+    let mut r = x;
+    for step in doubling(d.min(127)) {
+        if r == 0 {
+            break;
+        }
+        r |= shl(r, step);
     }
     r
 }
@@ -225,6 +236,15 @@ impl Words {
         });
         Words(out.collect()).within(n)
     }
+    /// Where the occurrences of `lits` start, each moved on by `shift(literal)`.
+    fn occurrences(lits: &[u32], s: &Scan, shift: impl Fn(u32) -> u32) -> Words {
+        let mut out = Words::room(s.n());
+        for &l in lits {
+            let d = shift(l);
+            s.starts(l, 0).iter().for_each(|&at| out.set(at + d));
+        }
+        out.trimmed()
+    }
     /// Every position from the least one of the set to `n`.
     fn onwards(&self, n: u32) -> Words {
         match self.next_from(0) {
@@ -279,19 +299,10 @@ impl Positions for Words {
         Words::full(s.n())
     }
     fn starts(_: &Patterns, lits: &[u32], s: &Scan) -> Words {
-        let mut out = Words::room(s.n());
-        for &l in lits {
-            s.starts(l, 0).iter().for_each(|&p| out.set(p));
-        }
-        out.trimmed()
+        Words::occurrences(lits, s, |_| 0)
     }
     fn ends(p: &Patterns, lits: &[u32], s: &Scan) -> Words {
-        let mut out = Words::room(s.n());
-        for &l in lits {
-            let len = p.literal_chars[l as usize];
-            s.starts(l, 0).iter().for_each(|&at| out.set(at + len));
-        }
-        out.trimmed()
+        Words::occurrences(lits, s, |l| p.literal_chars[l as usize])
     }
     fn single(at: u32) -> Words {
         let mut out = Words::room(at);
@@ -332,12 +343,13 @@ impl Positions for Words {
             if max - min >= n {
                 return moved.onwards(n);
             }
-            // `x | x << 1 | … | x << (max - min)`, in doubling steps.
-            let (mut out, mut covered) = (moved, 0u32);
-            while covered < max - min && !out.is_none() {
-                let step = (covered + 1).min(max - min - covered);
+            // `x | x << 1 | … | x << (max - min)`.
+            let mut out = moved;
+            for step in doubling(max - min) {
+                if out.is_none() {
+                    break;
+                }
                 out = out.or(&out.shifted(step, n));
-                covered += step;
             }
             return out;
         }
