@@ -92,6 +92,17 @@ fn is_invisible(c: char) -> bool {
 }
 
 fn class(c: char) -> Class {
+    if c.is_ascii() {
+        return ASCII_CLASS[c as usize];
+    }
+    class_of(c)
+}
+
+/// [`class`] of the ASCII characters, read from a table.
+static ASCII_CLASS: std::sync::LazyLock<[Class; 128]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|i| class_of(char::from(i as u8))));
+
+fn class_of(c: char) -> Class {
     if is_han(c) {
         Class::Han
     } else if c.is_whitespace()
@@ -133,6 +144,147 @@ fn fold_plus(c: char) -> char {
     }
 }
 
+/// What folding makes of one character `orig`, whose simplified form is `simp`: none, one or
+/// several characters, each given to `push`.
+fn fold_char(orig: char, simp: char, mut push: impl FnMut(char)) {
+    if orig.is_ascii() {
+        if !is_invisible(orig) {
+            push(orig.to_ascii_lowercase());
+        }
+        return;
+    }
+    // The common case: a unified ideograph stays itself under NFKC, case folding and the
+    // skeleton, so only the simplification applies (the general path below gives the same).
+    if is_unified_han(simp) {
+        push(simp);
+        return;
+    }
+    for c in std::iter::once(simp).nfkc() {
+        if is_invisible(c) {
+            continue;
+        }
+        let c = fold_plus(c);
+        if c.is_alphabetic() && !c.is_ascii() && !is_han(c) {
+            let mut buf = [0u8; 4];
+            for s in unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf)) {
+                s.to_lowercase().for_each(&mut push);
+            }
+        } else {
+            c.to_lowercase().for_each(&mut push);
+        }
+    }
+}
+
+/// Folding as defined, a message at a time: `fast2s` simplifies (one character for one, so
+/// positions stay aligned, and a few characters by their neighbours), then each character is
+/// folded. [`Normalizer::fold`] gives the same from a table.
+fn fold_slow(raw: &str) -> Normalized {
+    let simplified = if raw.chars().any(is_han) {
+        fast2s::convert(raw)
+    } else {
+        raw.to_owned()
+    };
+    let mut chars: Vec<(char, u32)> = Vec::with_capacity(raw.len());
+    for ((at, orig), simp) in raw.char_indices().zip(simplified.chars()) {
+        fold_char(orig, simp, |c| chars.push((c, at as u32)));
+    }
+    bridge(raw, &chars)
+}
+
+/// The characters `fast2s` simplifies by what stands next to them (`乾隆` keeps its `乾`):
+/// a message holding one is folded by [`fold_slow`].
+const T2S_IN_CONTEXT: [char; 15] = [
+    '兒', '覆', '夥', '藉', '瞭', '麽', '幺', '於', '乾', '著', '苧', '闔', '鍾', '讎', '畫',
+];
+
+/// One character of the Basic Multilingual Plane folded, as [`FOLD`] holds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Folded {
+    One(char),
+    Dropped,
+    /// Folds to several characters: [`fold_char`] with this simplified form makes them.
+    Several(char),
+    /// Simplified by its neighbours: the whole message takes [`fold_slow`].
+    InContext,
+}
+
+/// The table's entries: a character's bits, and its kind above them.
+const KIND_SHIFT: u32 = 24;
+
+impl Folded {
+    /// `c` folded, from its block of the table (built on first use: a block costs ~50 µs, and
+    /// a message touches a few of the 256).
+    fn of(c: char) -> Folded {
+        let Ok(i) = u16::try_from(c as u32) else {
+            // Beyond the BMP: fast2s leaves it as it is.
+            return Folded::Several(c);
+        };
+        let block = FOLD[usize::from(i >> 8)].get_or_init(|| fold_block(i >> 8));
+        Folded::decode(block[usize::from(i & 0xFF)])
+    }
+
+    fn encode(self) -> u32 {
+        let (kind, c) = match self {
+            Folded::One(c) => (0, c),
+            Folded::Dropped => (1, '\0'),
+            Folded::Several(c) => (2, c),
+            Folded::InContext => (3, '\0'),
+        };
+        kind << KIND_SHIFT | c as u32
+    }
+
+    fn decode(v: u32) -> Folded {
+        let c =
+            || char::from_u32(v & ((1 << KIND_SHIFT) - 1)).unwrap_or(char::REPLACEMENT_CHARACTER);
+        match v >> KIND_SHIFT {
+            0 => Folded::One(c()),
+            1 => Folded::Dropped,
+            2 => Folded::Several(c()),
+            _ => Folded::InContext,
+        }
+    }
+
+    /// What the definition makes of `c` alone.
+    fn compute(c: char) -> Folded {
+        if T2S_IN_CONTEXT.contains(&c) {
+            return Folded::InContext;
+        }
+        // fast2s simplifies three-byte characters only; alone, one has no neighbours that count.
+        let simp = if c.len_utf8() == 3 {
+            let mut buf = [0u8; 4];
+            fast2s::convert(c.encode_utf8(&mut buf))
+                .chars()
+                .next()
+                .unwrap_or(c)
+        } else {
+            c
+        };
+        let mut out: smallvec::SmallVec<[char; 4]> = smallvec::SmallVec::new();
+        fold_char(c, simp, |f| out.push(f));
+        match out[..] {
+            [] => Folded::Dropped,
+            [one] => Folded::One(one),
+            _ => Folded::Several(simp),
+        }
+    }
+}
+
+/// Block `b` of the table: characters `b * 256 ..` (surrogates, which no `char` is, kept as is).
+fn fold_block(b: u16) -> Box<[u32; 256]> {
+    let mut block = Box::new([0u32; 256]);
+    for (i, entry) in block.iter_mut().enumerate() {
+        let code = u32::from(b) << 8 | i as u32;
+        *entry = char::from_u32(code)
+            .map_or(Folded::Dropped, Folded::compute)
+            .encode();
+    }
+    block
+}
+
+/// What folding makes of each character of the Basic Multilingual Plane, in blocks of 256.
+static FOLD: [std::sync::OnceLock<Box<[u32; 256]>>; 256] =
+    [const { std::sync::OnceLock::new() }; 256];
+
 impl Normalizer {
     /// `aliases`: (variant, canonical) pairs, e.g. ("vx", "微信"). Variants are themselves folded
     /// (lower case, simplified) so the table may be written either way.
@@ -170,15 +322,14 @@ impl Normalizer {
     }
 
     /// Folding and bridging, without aliases (used on alias tables and patterns too).
+    ///
+    /// Each character is folded through [`FOLD`], a table of what folding makes of every
+    /// character of the Basic Multilingual Plane; a message holding one of the few characters
+    /// whose simplification depends on its neighbours ([`T2S_IN_CONTEXT`]) is folded by
+    /// [`fold_slow`], the definition the table is built from.
     fn fold(&self, raw: &str) -> Normalized {
-        let simplified = if raw.chars().any(is_han) {
-            fast2s::convert(raw)
-        } else {
-            raw.to_owned()
-        };
-        // fast2s maps one char to one char, so the two strings walk in step.
         let mut chars: Vec<(char, u32)> = Vec::with_capacity(raw.len());
-        for ((at, orig), simp) in raw.char_indices().zip(simplified.chars()) {
+        for (at, orig) in raw.char_indices() {
             let at = at as u32;
             if orig.is_ascii() {
                 if !is_invisible(orig) {
@@ -186,31 +337,11 @@ impl Normalizer {
                 }
                 continue;
             }
-            // The common case: a unified ideograph stays itself under NFKC, case folding and the
-            // skeleton, so only the simplification applies (the slow path below gives the same).
-            if is_unified_han(simp) {
-                chars.push((simp, at));
-                continue;
-            }
-            for c in std::iter::once(simp).nfkc() {
-                if is_invisible(c) {
-                    continue;
-                }
-                let c = fold_plus(c);
-                if c.is_alphabetic() && !c.is_ascii() && !is_han(c) {
-                    let mut buf = [0u8; 4];
-                    for s in
-                        unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf))
-                    {
-                        for l in s.to_lowercase() {
-                            chars.push((l, at));
-                        }
-                    }
-                } else {
-                    for l in c.to_lowercase() {
-                        chars.push((l, at));
-                    }
-                }
+            match Folded::of(orig) {
+                Folded::One(c) => chars.push((c, at)),
+                Folded::Dropped => {}
+                Folded::Several(simp) => fold_char(orig, simp, |c| chars.push((c, at))),
+                Folded::InContext => return fold_slow(raw),
             }
         }
         bridge(raw, &chars)
@@ -419,6 +550,55 @@ mod tests {
             assert_eq!(c.to_lowercase().collect::<String>(), c.to_string());
             // The premise of the digit count's fast path (`guard::Digits`).
             assert!(!c.is_numeric(), "{c}");
+        }
+    }
+
+    /// The table and the definition it is built from agree.
+    fn same_as_defined(n: &Normalizer, raw: &str) {
+        let (fast, slow) = (n.fold(raw), fold_slow(raw));
+        assert_eq!(fast.text, slow.text, "folding {raw:?}");
+        assert_eq!(fast.offsets, slow.offsets, "offsets of {raw:?}");
+    }
+
+    #[test]
+    fn the_fold_table_agrees_with_the_definition_on_every_character() {
+        let n = norm();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            // Alone, between ideographs (bridging) and between letters.
+            for raw in [format!("{c}"), format!("解{c}封"), format!("a{c}b")] {
+                same_as_defined(&n, &raw);
+            }
+        }
+    }
+
+    #[test]
+    fn characters_simplified_by_their_neighbours_are_folded_in_context() {
+        let n = norm();
+        for raw in [
+            "乾隆",
+            "乾淨",
+            "看著",
+            "著作",
+            "回覆",
+            "覆蓋",
+            "計畫",
+            "畫畫",
+            "慰藉 藉口",
+        ] {
+            same_as_defined(&n, raw);
+        }
+        // The same character, kept in one word and simplified in another: no table of single
+        // characters could say both.
+        assert_eq!(n.fold("乾隆").text, "乾隆");
+        assert_eq!(n.fold("乾淨").text, "干净");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn folding_mixed_text_agrees_with_the_definition(
+            raw in "[a-zA-Z0-9 .\\-_@:/\u{200b}\u{202e}帳號微信解封乾隆著畫覆藉於Ｖ１２ａ＋➕😀，。！ ]{0,40}"
+        ) {
+            same_as_defined(&norm(), &raw);
         }
     }
 
