@@ -114,12 +114,25 @@ impl Digits {
     pub fn of(text: &str) -> Digits {
         let mut d = Digits::default();
         let mut run = 0;
-        for c in text.chars() {
-            // ASCII and the unified ideographs (never numeric) skip the Unicode table lookup.
-            let digit = if c.is_ascii() {
-                c.is_ascii_digit()
-            } else {
-                !crate::normalize::is_unified_han(c) && c.is_numeric()
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            // ASCII, and the characters U+4000..U+9FFF (ideographs and the Yijing symbols, none
+            // of them numeric), are told by their first byte; the rest by the Unicode table.
+            let digit = match bytes[i] {
+                b @ 0..0x80 => {
+                    i += 1;
+                    b.is_ascii_digit()
+                }
+                0xE4..=0xE9 => {
+                    i += 3;
+                    false
+                }
+                _ => {
+                    let c = text[i..].chars().next().unwrap_or_default();
+                    i += c.len_utf8();
+                    c.is_numeric()
+                }
             };
             if digit {
                 d.count += 1;
@@ -229,6 +242,18 @@ fn splice(s: &str, spans: &[(usize, usize, SecretKind)]) -> String {
 mod tests {
     use super::*;
     use crate::normalize::Normalizer;
+
+    #[test]
+    fn no_character_the_digit_count_skips_by_its_first_byte_is_numeric() {
+        // The premise of `Digits::of`: three-byte characters led by 0xE4..=0xE9.
+        for c in (0x4000..=0x9FFF).filter_map(char::from_u32) {
+            assert!(matches!(c.to_string().as_bytes()[0], 0xE4..=0xE9), "{c}");
+            assert!(!c.is_numeric(), "{c} is numeric");
+        }
+        let d = |s: &str| (Digits::of(s).count, Digits::of(s).run);
+        assert_eq!(d("一二三四五六七八九十"), (0, 0));
+        assert_eq!(d("号码١٢٣٤٥号"), (5, 5));
+    }
 
     #[test]
     fn digits_are_counted_in_every_script_and_runs_end_at_anything_else() {

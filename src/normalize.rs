@@ -332,7 +332,8 @@ impl Normalizer {
         for (at, orig) in raw.char_indices() {
             let at = at as u32;
             if orig.is_ascii() {
-                if !is_invisible(orig) {
+                // `is_invisible` of an ASCII character: a control other than a line break or tab.
+                if !orig.is_ascii_control() || orig == '\n' || orig == '\t' {
                     chars.push((orig.to_ascii_lowercase(), at));
                 }
                 continue;

@@ -13,10 +13,11 @@
 //!    occurrences (overlapping) in the message.
 //! 2. **Gate.** Each branch of a pattern (`a|b` has two) has *factors*: parts every match must
 //!    contain, each a finite set of literals its match begins with (`(账号|微信|号)`, `{ban}`).
-//!    A branch is looked at only when one of its first factor's literals occurs and every other
-//!    factor has some literal in the message.
+//!    A branch is looked at only when every factor has some literal in the message: the scan
+//!    marks the factors whose literals occur, and each marked factor counts towards its
+//!    branches; a branch is evaluated when its count is complete.
 //! 3. **Evaluate.** The branch's syntax tree is evaluated over sets of character positions (one
-//!    bit per position for messages of up to 126 characters, intervals beyond: see
+//!    bit per position: one `u128` for messages of up to 126 characters, 64-bit words beyond: see
 //!    `patterns/positions.rs`): a literal maps the positions where it occurs to where it ends (from step 1),
 //!    `.{0,30}` widens, a class run steps over its characters, alternation unions, repetition
 //!    iterates. A match
@@ -171,14 +172,42 @@ struct Branch {
     /// then starts where those occurrences end (and a branch that is nothing but them matched
     /// as soon as one occurred).
     after_first: Option<Node>,
-    /// Factors after the first: each a list of literal ids, one of which must occur.
-    others: Vec<Vec<u32>>,
+    /// Its factors (ids of [`Patterns`]'s factor table, each once): one literal of each must
+    /// occur for a match.
+    factors: Vec<u32>,
 }
 
 impl Branch {
-    /// The gate past the first factor: every other factor has some literal in the message.
+    /// The gate: every factor has some literal in the message.
     fn possible(&self, scan: &Scan) -> bool {
-        self.others.iter().all(|f| f.iter().any(|&l| scan.has(l)))
+        self.factors.iter().all(|&f| scan.has_factor(f))
+    }
+}
+
+/// Lists of ids, one per index, laid out in one array.
+#[derive(Debug, Clone, Default)]
+struct Lists {
+    at: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl Lists {
+    fn new(lists: &[Vec<u32>]) -> Lists {
+        let mut out = Lists {
+            at: vec![0],
+            ids: Vec::new(),
+        };
+        for l in lists {
+            out.ids.extend(l);
+            out.at.push(out.ids.len() as u32);
+        }
+        out
+    }
+    fn get(&self, i: usize) -> &[u32] {
+        &self.ids[self.at[i] as usize..self.at[i + 1] as usize]
+    }
+    fn len(&self) -> usize {
+        self.at.len() - 1
     }
 }
 
@@ -195,8 +224,12 @@ pub struct Patterns {
     literal_bytes: Vec<u32>,
     /// The classes runs read, each once.
     classes: Vec<CharClass>,
-    /// Literal id → the branches whose first factor contains it.
-    first_of: Vec<Vec<u32>>,
+    /// Literal id → the factors that hold it.
+    literal_factors: Lists,
+    /// Factor id → the branches that have it.
+    factor_branches: Lists,
+    /// Branch → how many factors it has.
+    factor_count: Vec<u8>,
     branches: Vec<Branch>,
     /// Branches with no factor: evaluated on every message.
     always: Vec<u32>,
@@ -215,7 +248,8 @@ pub struct Patterns {
 struct Scratch {
     scan: CachedScan,
     hit: Vec<bool>,
-    looked: Vec<bool>,
+    /// Branch → how many of its factors occur, as they are counted.
+    counted: Vec<u8>,
 }
 
 /// The last scan made on this thread: `find` reuses the one `matches` made of the same message
@@ -236,16 +270,19 @@ thread_local! {
 #[derive(Default)]
 struct Scan {
     chars: Vec<char>,
-    /// Where the literals occur: the starts of each literal's occurrences together, ascending.
+    /// Where the literals occur: the starts of each literal's occurrences together, ascending
+    /// (long messages only).
     occ: Vec<u32>,
     /// Literal id → its range of `occ` (meaningful for the literals present only).
     span: Vec<(u32, u32)>,
-    /// The literals that occur, ascending.
+    /// The literals that occur (ascending in a long message).
     lits: Vec<u32>,
-    /// Every occurrence as (start, literal), sorted.
+    /// Every occurrence as (start, literal), in the order found (long messages only).
     by_start: Vec<(u32, u32)>,
     /// Literal ids that occur, as a bit set.
     present: Vec<u64>,
+    /// Factor ids with a literal that occurs, as a bit set.
+    factors: Vec<u64>,
     /// The message is short enough for [`Bits`]; then `bits` is filled.
     small: bool,
     /// Literal id → the positions where it starts (meaningful for the literals present only).
@@ -285,6 +322,9 @@ impl Scan {
     fn has(&self, lit: u32) -> bool {
         self.present[lit as usize / 64] & (1 << (lit % 64)) != 0
     }
+    fn has_factor(&self, f: u32) -> bool {
+        self.factors[f as usize / 64] & (1 << (f % 64)) != 0
+    }
     /// The positions at an ASCII word boundary.
     fn word_bits(&self) -> &[u64] {
         self.word
@@ -303,7 +343,19 @@ impl Scan {
         })
     }
 
-    /// Where `lit` occurs at or after `from`, in order.
+    /// Where `lit` first occurs, if it does.
+    fn first_start(&self, lit: u32) -> Option<u32> {
+        if !self.has(lit) {
+            None
+        } else if self.small {
+            Some(self.bits[lit as usize].trailing_zeros())
+        } else {
+            self.starts(lit, 0).first().copied()
+        }
+    }
+
+    /// Where `lit` occurs at or after `from`, in order (long messages only: short ones have
+    /// their occurrences as bits).
     fn starts(&self, lit: u32, from: u32) -> &[u32] {
         if !self.has(lit) {
             return &[];
@@ -459,12 +511,18 @@ impl Lexicon {
 
     /// The child of `node` (the root only for characters outside the BMP) by `c`.
     fn child(&self, node: u32, c: char) -> Option<u32> {
-        // Few children per node: a scan beats a binary search.
         let (a, b) = self.nodes[node as usize].edges;
-        self.edges[a as usize..b as usize]
-            .iter()
-            .find(|e| e.0 == c)
-            .map(|e| e.1)
+        let edges = &self.edges[a as usize..b as usize];
+        // Most nodes have a few children, where a scan beats a binary search; a common first
+        // character has dozens.
+        if edges.len() <= 8 {
+            edges.iter().find(|e| e.0 == c).map(|e| e.1)
+        } else {
+            edges
+                .binary_search_by_key(&c, |e| e.0)
+                .ok()
+                .map(|i| edges[i].1)
+        }
     }
 
     /// Calls `found(literal, start)` for every occurrence in `chars`.
@@ -525,7 +583,7 @@ impl Patterns {
         let mut lits = Literals::default();
         let mut classes: Vec<CharClass> = Vec::new();
         let mut branches: Vec<Branch> = Vec::new();
-        let mut firsts: Vec<Vec<u32>> = Vec::new();
+        let mut factor_ids: HashMap<Vec<u32>, u32> = HashMap::new();
         let mut always = Vec::new();
         let mut by_regex = Vec::new();
         let mut pattern_branches = Vec::with_capacity(compiled.len());
@@ -539,31 +597,39 @@ impl Patterns {
                     break;
                 };
                 let (leads, factors) = factors(alt);
-                let mut factors = factors.into_iter().map(|f| {
-                    let mut ids: Vec<u32> = f.iter().map(|l| lits.id(l)).collect();
-                    ids.sort_unstable();
-                    ids
+                let factors: Vec<Vec<u32>> = factors
+                    .into_iter()
+                    .map(|f| {
+                        let mut ids: Vec<u32> = f.iter().map(|l| lits.id(l)).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        ids
+                    })
+                    .collect();
+                let starts_with = leads.then(|| factors[0].clone());
+                let mut ids: Vec<u32> = factors
+                    .into_iter()
+                    .map(|f| {
+                        let next = factor_ids.len() as u32;
+                        *factor_ids.entry(f).or_insert(next)
+                    })
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                mine.push(Branch {
+                    pattern: p,
+                    after_first: starts_with.as_ref().and_then(|f| rest_after(&node, f)),
+                    node,
+                    starts_with,
+                    factors: ids,
                 });
-                let first = factors.next().unwrap_or_default();
-                let starts_with = leads.then(|| first.clone());
-                mine.push((
-                    Branch {
-                        pattern: p,
-                        after_first: starts_with.as_ref().and_then(|f| rest_after(&node, f)),
-                        node,
-                        starts_with,
-                        others: factors.collect(),
-                    },
-                    first,
-                ));
             }
             let at = branches.len() as u32;
             if ok {
-                for (b, first) in mine {
-                    if first.is_empty() {
+                for b in mine {
+                    if b.factors.is_empty() {
                         always.push(branches.len() as u32);
                     }
-                    firsts.push(first);
                     branches.push(b);
                 }
             } else {
@@ -572,12 +638,22 @@ impl Patterns {
             pattern_branches.push(at..branches.len() as u32);
             each.push(c.regex);
         }
-        let mut first_of = vec![Vec::new(); lits.bytes.len()];
-        for (b, first) in firsts.iter().enumerate() {
-            for &l in first {
-                first_of[l as usize].push(b as u32);
+        let mut literal_factors = vec![Vec::new(); lits.bytes.len()];
+        for (factor, &f) in &factor_ids {
+            for &l in factor {
+                literal_factors[l as usize].push(f);
             }
         }
+        let mut factor_branches = vec![Vec::new(); factor_ids.len()];
+        for (b, br) in branches.iter().enumerate() {
+            for &f in &br.factors {
+                factor_branches[f as usize].push(b as u32);
+            }
+        }
+        let factor_count = branches
+            .iter()
+            .map(|b| u8::try_from(b.factors.len()).map_err(|_| "a pattern with over 255 parts"))
+            .collect::<Result<_, _>>()?;
         let literal_bytes = lits.bytes.iter().map(|l| l.len() as u32).collect();
         let literal_chars = lits
             .bytes
@@ -591,7 +667,9 @@ impl Patterns {
             literal_chars,
             literal_bytes,
             classes,
-            first_of,
+            literal_factors: Lists::new(&literal_factors),
+            factor_branches: Lists::new(&factor_branches),
+            factor_count,
             branches,
             always,
             by_regex,
@@ -613,46 +691,63 @@ impl Patterns {
     }
 
     fn matches_in(&self, text: &str, scratch: &mut Scratch) -> Vec<usize> {
-        let Scratch { scan, hit, looked } = scratch;
+        let Scratch { scan, hit, counted } = scratch;
         let scan = scan.read(self, text);
         hit.clear();
         hit.resize(self.each.len(), false);
-        looked.clear();
-        looked.resize(self.branches.len(), false);
+        counted.clear();
+        counted.resize(self.branches.len(), 0);
+        let mut found: Vec<usize> = Vec::new();
         for &p in &self.by_regex {
-            hit[p] = self.each[p].is_match(text);
+            if self.each[p].is_match(text) {
+                hit[p] = true;
+                found.push(p);
+            }
         }
-        let mut look = |b: u32, hit: &mut Vec<bool>| {
+        let mut eval = |b: u32| {
             let br = &self.branches[b as usize];
-            if looked[b as usize] || hit[br.pattern] {
+            if hit[br.pattern] {
                 return;
             }
-            looked[b as usize] = true;
-            if br.possible(scan) {
-                hit[br.pattern] = if scan.small {
-                    self.branch_matches::<Bits>(br, scan)
-                } else {
-                    self.branch_matches::<Words>(br, scan)
-                };
+            let matched = if scan.small {
+                self.branch_matches::<Bits>(br, scan)
+            } else {
+                self.branch_matches::<Words>(br, scan)
+            };
+            if matched {
+                hit[br.pattern] = true;
+                found.push(br.pattern);
             }
         };
         for &b in &self.always {
-            look(b, hit);
+            eval(b);
         }
-        for &l in &scan.lits {
-            for &b in &self.first_of[l as usize] {
-                look(b, hit);
+        // A branch is evaluated once the last of its factors is counted present (the gate).
+        for (w, &word) in scan.factors.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let f = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                for &b in self.factor_branches.get(f) {
+                    counted[b as usize] += 1;
+                    if counted[b as usize] == self.factor_count[b as usize] {
+                        eval(b);
+                    }
+                }
             }
         }
-        hit.iter()
-            .enumerate()
-            .filter(|&(_, &h)| h)
-            .map(|(i, _)| i)
-            .collect()
+        found.sort_unstable();
+        found
     }
 
     /// Reads `text` into `scan`, reusing its buffers.
     fn scan(&self, text: &str, scan: &mut Scan) {
+        self.scan_as(text, scan, None);
+    }
+
+    /// [`Patterns::scan`], for [`Bits`] (`Some(true)`: the text must fit them), for [`Words`]
+    /// (`Some(false)`), or for what fits the text (`None`).
+    fn scan_as(&self, text: &str, scan: &mut Scan, small_or_not: Option<bool>) {
         let Scan {
             chars,
             occ,
@@ -660,6 +755,7 @@ impl Patterns {
             lits,
             by_start,
             present,
+            factors,
             small,
             bits,
             word,
@@ -672,13 +768,46 @@ impl Patterns {
         span.resize(self.literal_chars.len(), (0, 0));
         by_start.clear();
         lits.clear();
-        *small = chars.len() <= Bits::MAX_CHARS;
+        *small = small_or_not.unwrap_or(chars.len() <= Bits::MAX_CHARS);
         if *small {
             bits.resize(self.literal_chars.len(), 0);
         }
         word.take();
         class_bits.clear();
         class_bits.resize_with(self.classes.len(), OnceCell::new);
+        if *small {
+            // Bits say all a short message needs of where each literal occurs.
+            self.lexicon.find(chars, |l, p| {
+                let (word, bit) = (l as usize / 64, 1 << (l % 64));
+                if present[word] & bit == 0 {
+                    present[word] |= bit;
+                    lits.push(l);
+                    bits[l as usize] = 0;
+                }
+                bits[l as usize] |= 1 << p;
+            });
+        } else {
+            self.occurrences(chars, present, lits, span, by_start, occ);
+        }
+        factors.clear();
+        factors.resize(self.factor_branches.len().div_ceil(64), 0);
+        for &l in lits.iter() {
+            for &f in self.literal_factors.get(l as usize) {
+                factors[f as usize / 64] |= 1 << (f % 64);
+            }
+        }
+    }
+
+    /// Where the literals occur in a long message, each literal's occurrences in order.
+    fn occurrences(
+        &self,
+        chars: &[char],
+        present: &mut [u64],
+        lits: &mut Vec<u32>,
+        span: &mut [(u32, u32)],
+        by_start: &mut Vec<(u32, u32)>,
+        occ: &mut Vec<u32>,
+    ) {
         // Counts each literal's occurrences in `span[l].1` …
         self.lexicon.find(chars, |l, p| {
             let (word, bit) = (l as usize / 64, 1 << (l % 64));
@@ -686,14 +815,8 @@ impl Patterns {
                 present[word] |= bit;
                 lits.push(l);
                 span[l as usize] = (0, 0);
-                if *small {
-                    bits[l as usize] = 0;
-                }
             }
             span[l as usize].1 += 1;
-            if *small {
-                bits[l as usize] |= 1 << p;
-            }
             by_start.push((p as u32, l));
         });
         // … then gives each literal its range and fills it in position order (a counting sort).
@@ -840,8 +963,10 @@ impl Patterns {
         }
         let mut best: Option<(u32, u32)> = None;
         for b in branches {
-            for &l in b.starts_with.iter().flatten().filter(|&&l| scan.has(l)) {
-                let at = scan.starts(l, 0)[0];
+            for &l in b.starts_with.iter().flatten() {
+                let Some(at) = scan.first_start(l) else {
+                    continue;
+                };
                 if best.is_none_or(|(p, _)| at < p) {
                     best = Some((at, l));
                 }
@@ -1142,11 +1267,12 @@ mod tests {
         let as_words = |b: Bits| Words([b.0 as u64, (b.0 >> 64) as u64].into_iter().collect());
         let mut reached = 0;
         for t in &texts {
-            let mut scan = Scan::default();
-            p.scan(t, &mut scan);
+            let (mut short, mut long) = (Scan::default(), Scan::default());
+            p.scan_as(t, &mut short, Some(true));
+            p.scan_as(t, &mut long, Some(false));
             for br in &p.branches {
-                let words: Words = p.eval(&br.node, &Words::all(&scan), &scan);
-                let bits: Bits = p.eval(&br.node, &Bits::all(&scan), &scan);
+                let words: Words = p.eval(&br.node, &Words::all(&long), &long);
+                let bits: Bits = p.eval(&br.node, &Bits::all(&short), &short);
                 assert_eq!(
                     as_words(bits).trimmed(),
                     words,

@@ -148,14 +148,24 @@ pub fn indicators(text: &str) -> Vec<Indicator> {
     // What each rule cannot match without: most messages name no contact, and then no rule runs.
     let digits = crate::guard::Digits::of(text);
     let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    // A domain ends in `.` and a letter; the other links begin `www.` or with a scheme.
+    let dot_letter = || {
+        text.as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'.' && w[1].is_ascii_lowercase())
+    };
     let possible = |kind: IndicatorKind| match kind {
-        IndicatorKind::Url => text.contains('.') || text.contains("://"),
+        IndicatorKind::Url => text.contains("://") || text.contains("www.") || dot_letter(),
         IndicatorKind::Phone => digits.run >= 11,
         IndicatorKind::Qq => digits.run >= 5 && any(&["q", "扣扣", "企鹅"]),
         IndicatorKind::Amount => {
             digits.count > 0 && any(&["元", "块", "rmb", "usdt", "美元", "dollar", "¥", "$"])
         }
-        IndicatorKind::WechatId => text.contains('v') || text.contains("微信"),
+        // An id after `:` or `=`, or straight after an "add me" word.
+        IndicatorKind::WechatId => {
+            (text.contains([':', '=']) && (text.contains('v') || text.contains("微信")))
+                || any(&["+v", "加v", "加微信"])
+        }
         IndicatorKind::Telegram => text.contains('@') || text.contains("t.me/"),
     };
     for (kind, re) in INDICATORS.iter().filter(|(k, _)| possible(*k)) {
@@ -185,10 +195,12 @@ fn negated(text: &str, start: usize, negations: &[String]) -> bool {
             )
         })
         .map_or(head, |(i, c)| &head[i + c.len_utf8()..]);
-    let window: String = {
-        let chars: Vec<char> = clause.chars().collect();
-        chars[chars.len().saturating_sub(14)..].iter().collect()
-    };
+    // The clause's last 14 characters.
+    let window = clause
+        .char_indices()
+        .rev()
+        .nth(13)
+        .map_or(clause, |(i, _)| &clause[i..]);
     negations.iter().any(|n| window.contains(n.as_str()))
 }
 
