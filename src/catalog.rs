@@ -276,11 +276,31 @@ pub struct ContextDef {
     pub factor: f32,
 }
 
+/// Words looked for together: whether a text holds any of them is one search.
+#[derive(Debug, Clone)]
+pub struct WordSet {
+    pub words: Vec<String>,
+    finder: aho_corasick::AhoCorasick,
+}
+
+impl WordSet {
+    pub fn new(words: Vec<String>) -> WordSet {
+        let finder = aho_corasick::AhoCorasick::new(&words)
+            .expect("a handful of catalog words builds an automaton");
+        WordSet { words, finder }
+    }
+
+    /// Whether `text` holds one of the words.
+    pub fn any_in(&self, text: &str) -> bool {
+        self.finder.is_match(text)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ScamSettings {
     pub scam_at: f32,
     pub suspicious_at: f32,
-    pub negations: Vec<String>,
+    pub negations: WordSet,
     pub official_domains: Vec<String>,
     pub link_claims: Vec<String>,
 }
@@ -488,7 +508,7 @@ impl Builder {
             self.scam = Some(ScamSettings {
                 scam_at: s.scam_at,
                 suspicious_at: s.suspicious_at,
-                negations: s.negations,
+                negations: WordSet::new(s.negations),
                 official_domains: s.official_domains,
                 link_claims: s.link_claims,
             });

@@ -90,7 +90,7 @@ impl Engine {
         let c = &self.catalog;
         let normalized = c.normalizer.normalize(raw);
         let lang = detect_lang(&normalized.text);
-        let guarded = guard::guard(&normalized);
+        let guarded = guard::guard(normalized);
         let matched: Vec<usize> = c.patterns.matches(&guarded.text);
         let mut scam = scam::detect(c, &guarded.text, &matched, &[]);
         let contacts: Vec<Indicator> = scam

@@ -147,7 +147,7 @@ impl Digits {
 }
 
 /// Finds and redacts the secrets of a message.
-pub fn guard(n: &Normalized) -> Guarded {
+pub fn guard(n: Normalized) -> Guarded {
     let text = &n.text;
     let mut spans: Vec<(usize, usize, SecretKind)> = Vec::new();
     let overlaps = |spans: &[(usize, usize, SecretKind)], s: usize, e: usize| {
@@ -200,8 +200,8 @@ pub fn guard(n: &Normalized) -> Guarded {
     }
     if spans.is_empty() {
         return Guarded {
-            redacted: n.original.clone(),
-            text: text.clone(),
+            redacted: n.original,
+            text: n.text,
             secrets: Vec::new(),
         };
     }
@@ -271,7 +271,7 @@ mod tests {
     }
 
     fn g(s: &str) -> Guarded {
-        guard(&Normalizer::new(&[]).unwrap().normalize(s))
+        guard(Normalizer::new(&[]).unwrap().normalize(s))
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, Owner};
+use crate::catalog::{Catalog, Owner, WordSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -183,7 +183,7 @@ pub fn indicators(text: &str) -> Vec<Indicator> {
 }
 
 /// Whether a negation word stands just before `start`, in the same clause.
-fn negated(text: &str, start: usize, negations: &[String]) -> bool {
+fn negated(text: &str, start: usize, negations: &WordSet) -> bool {
     let head = &text[..start];
     let clause = head
         .char_indices()
@@ -201,7 +201,7 @@ fn negated(text: &str, start: usize, negations: &[String]) -> bool {
         .rev()
         .nth(13)
         .map_or(clause, |(i, _)| &clause[i..]);
-    negations.iter().any(|n| window.contains(n.as_str()))
+    negations.any_in(window)
 }
 
 fn host(url: &str) -> &str {
@@ -243,10 +243,7 @@ pub fn detect(
                 let counts = |m: &regex_automata::Match| {
                     !def.negatable
                         || !(negated(text, m.start(), &settings.negations)
-                            || settings
-                                .negations
-                                .iter()
-                                .any(|n| text[m.range()].contains(n.as_str())))
+                            || settings.negations.any_in(&text[m.range()]))
                 };
                 // The first match, quickly; only when it is negated are the others searched.
                 hit[s] = match catalog.patterns.find(p, text) {
@@ -371,7 +368,7 @@ mod tests {
 
     #[test]
     fn negation_is_local_to_the_clause() {
-        let neg = vec!["不会".to_string(), "never".to_string()];
+        let neg = WordSet::new(vec!["不会".to_string(), "never".to_string()]);
         let t = "官方不会向您索要验证码";
         assert!(negated(t, t.find("索要").unwrap(), &neg));
         let t = "官方不会打电话,请把验证码发给我";
