@@ -61,10 +61,10 @@ pub fn is_han(c: char) -> bool {
 
 /// The CJK Unified Ideographs and Extension A: no compatibility decomposition, no case.
 pub(crate) fn is_unified_han(c: char) -> bool {
-    UNIFIED_HAN.iter().any(|r| r.contains(&(c as u32)))
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF)
 }
 
-/// The blocks [`is_unified_han`] covers.
+/// The blocks [`is_unified_han`] covers (a test holds the two to each other).
 pub(crate) const UNIFIED_HAN: [std::ops::RangeInclusive<u32>; 2] =
     [0x3400..=0x4DBF, 0x4E00..=0x9FFF];
 
@@ -536,6 +536,14 @@ mod tests {
         assert_eq!(n.normalize("\u{202e}解封\u{202d}").text, "解封");
         let seps = "-".repeat(10_000);
         assert_eq!(n.normalize(&format!("解{seps}封")).text, "解封");
+    }
+
+    #[test]
+    fn the_unified_ideograph_test_covers_its_blocks_and_nothing_else() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let listed = UNIFIED_HAN.iter().any(|r| r.contains(&(c as u32)));
+            assert_eq!(is_unified_han(c), listed, "{c:?}");
+        }
     }
 
     #[test]

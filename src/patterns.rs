@@ -335,11 +335,16 @@ impl Scan {
     fn class_bits(&self, p: &Patterns, id: u32) -> &[u64] {
         self.class_bits[id as usize].get_or_init(|| {
             let class = &p.classes[id as usize];
-            position_words(self.n(), |i| {
-                self.chars
-                    .get(i as usize)
-                    .is_some_and(|&c| class.contains(c))
-            })
+            let mut out: PositionWords = smallvec::smallvec![0; self.n() as usize / 64 + 1];
+            for (i, _) in self
+                .chars
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| class.contains(c))
+            {
+                out[i / 64] |= 1 << (i % 64);
+            }
+            out
         })
     }
 
