@@ -9,6 +9,10 @@
 //! (`vx`, `V信`, `薇信`, `jf` …), which come from the catalog (`[aliases]`), not from this file.
 //!
 //! It does not decide anything: it only makes the same thing look the same.
+//!
+//! The per-character part (all but bridging and aliases) depends on the character alone, except
+//! for 15 characters fast2s simplifies by their neighbours, so it is read from a table of the
+//! Basic Multilingual Plane built from the definition (`fold_slow`) a block at a time.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unicode_normalization::UnicodeNormalization;
