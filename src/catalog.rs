@@ -284,10 +284,9 @@ pub struct WordSet {
 }
 
 impl WordSet {
-    pub fn new(words: Vec<String>) -> WordSet {
-        let finder = aho_corasick::AhoCorasick::new(&words)
-            .expect("a handful of catalog words builds an automaton");
-        WordSet { words, finder }
+    pub fn new(words: Vec<String>) -> Result<WordSet, aho_corasick::BuildError> {
+        let finder = aho_corasick::AhoCorasick::new(&words)?;
+        Ok(WordSet { words, finder })
     }
 
     /// Whether `text` holds one of the words.
@@ -505,10 +504,14 @@ impl Builder {
             if self.scam.is_some() {
                 self.err(file, "[scam]", "defined in two files");
             }
+            let negations = WordSet::new(s.negations).unwrap_or_else(|e| {
+                self.err(file, "[scam]", format!("negations: {e}"));
+                WordSet::new(Vec::new()).expect("no words build an automaton")
+            });
             self.scam = Some(ScamSettings {
                 scam_at: s.scam_at,
                 suspicious_at: s.suspicious_at,
-                negations: WordSet::new(s.negations),
+                negations,
                 official_domains: s.official_domains,
                 link_claims: s.link_claims,
             });

@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn negation_is_local_to_the_clause() {
-        let neg = WordSet::new(vec!["不会".to_string(), "never".to_string()]);
+        let neg = WordSet::new(vec!["不会".to_string(), "never".to_string()]).unwrap();
         let t = "官方不会向您索要验证码";
         assert!(negated(t, t.find("索要").unwrap(), &neg));
         let t = "官方不会打电话,请把验证码发给我";
