@@ -14,8 +14,9 @@
 //! 2. **Gate.** Each branch of a pattern (`a|b` has two) has *factors*: parts every match must
 //!    contain, each a finite set of literals its match begins with (`(账号|微信|号)`, `{ban}`).
 //!    A branch is looked at only when every factor has some literal in the message: the scan
-//!    marks the factors whose literals occur, and each marked factor counts towards its
-//!    branches; a branch is evaluated when its count is complete.
+//!    marks the factors whose literals occur, each marked factor wakes the branches it anchors
+//!    (each branch is anchored by its least used factor), and a woken branch is evaluated when
+//!    all its factors are marked.
 //! 3. **Evaluate.** The branch's syntax tree is evaluated over sets of character positions (one
 //!    bit per position: one `u128` for messages of up to 126 characters, 64-bit words beyond: see
 //!    `patterns/positions.rs`): a literal maps the positions where it occurs to where it ends (from step 1),
@@ -226,10 +227,12 @@ pub struct Patterns {
     classes: Vec<CharClass>,
     /// Literal id → the factors that hold it.
     literal_factors: Lists,
-    /// Factor id → the branches that have it.
-    factor_branches: Lists,
-    /// Branch → how many factors it has.
-    factor_count: Vec<u8>,
+    /// Factor id → the branches it anchors: of a branch's factors, the one in the fewest
+    /// branches (a word few patterns need is a word few messages hold), so that a common word
+    /// (`号`, `微信`) does not wake every branch that needs it.
+    anchored: Lists,
+    /// Branch → its factors.
+    branch_factors: Lists,
     branches: Vec<Branch>,
     /// Branches with no factor: evaluated on every message.
     always: Vec<u32>,
@@ -248,8 +251,6 @@ pub struct Patterns {
 struct Scratch {
     scan: CachedScan,
     hit: Vec<bool>,
-    /// Branch → how many of its factors occur, as they are counted.
-    counted: Vec<u8>,
 }
 
 /// The last scan made on this thread: `find` reuses the one `matches` made of the same message
@@ -649,16 +650,17 @@ impl Patterns {
                 literal_factors[l as usize].push(f);
             }
         }
-        let mut factor_branches = vec![Vec::new(); factor_ids.len()];
+        let mut uses = vec![0u32; factor_ids.len()];
+        for &f in branches.iter().flat_map(|b| &b.factors) {
+            uses[f as usize] += 1;
+        }
+        let mut anchored = vec![Vec::new(); factor_ids.len()];
         for (b, br) in branches.iter().enumerate() {
-            for &f in &br.factors {
-                factor_branches[f as usize].push(b as u32);
+            if let Some(&f) = br.factors.iter().min_by_key(|&&f| uses[f as usize]) {
+                anchored[f as usize].push(b as u32);
             }
         }
-        let factor_count = branches
-            .iter()
-            .map(|b| u8::try_from(b.factors.len()).map_err(|_| "a pattern with over 255 parts"))
-            .collect::<Result<_, _>>()?;
+        let branch_factors: Vec<Vec<u32>> = branches.iter().map(|b| b.factors.clone()).collect();
         let literal_bytes = lits.bytes.iter().map(|l| l.len() as u32).collect();
         let literal_chars = lits
             .bytes
@@ -673,8 +675,8 @@ impl Patterns {
             literal_bytes,
             classes,
             literal_factors: Lists::new(&literal_factors),
-            factor_branches: Lists::new(&factor_branches),
-            factor_count,
+            anchored: Lists::new(&anchored),
+            branch_factors: Lists::new(&branch_factors),
             branches,
             always,
             by_regex,
@@ -696,12 +698,10 @@ impl Patterns {
     }
 
     fn matches_in(&self, text: &str, scratch: &mut Scratch) -> Vec<usize> {
-        let Scratch { scan, hit, counted } = scratch;
+        let Scratch { scan, hit } = scratch;
         let scan = scan.read(self, text);
         hit.clear();
         hit.resize(self.each.len(), false);
-        counted.clear();
-        counted.resize(self.branches.len(), 0);
         let mut found: Vec<usize> = Vec::new();
         for &p in &self.by_regex {
             if self.each[p].is_match(text) {
@@ -727,15 +727,16 @@ impl Patterns {
         for &b in &self.always {
             eval(b);
         }
-        // A branch is evaluated once the last of its factors is counted present (the gate).
+        // A branch is looked at when its anchor factor occurs, and evaluated when all its
+        // factors do (the gate).
         for (w, &word) in scan.factors.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
                 let f = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                for &b in self.factor_branches.get(f) {
-                    counted[b as usize] += 1;
-                    if counted[b as usize] == self.factor_count[b as usize] {
+                for &b in self.anchored.get(f) {
+                    let factors = self.branch_factors.get(b as usize);
+                    if factors.iter().all(|&f| scan.has_factor(f)) {
                         eval(b);
                     }
                 }
@@ -795,7 +796,7 @@ impl Patterns {
             self.occurrences(chars, present, lits, span, by_start, occ);
         }
         factors.clear();
-        factors.resize(self.factor_branches.len().div_ceil(64), 0);
+        factors.resize(self.anchored.len().div_ceil(64), 0);
         for &l in lits.iter() {
             for &f in self.literal_factors.get(l as usize) {
                 factors[f as usize / 64] |= 1 << (f % 64);

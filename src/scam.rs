@@ -150,9 +150,11 @@ pub fn indicators(text: &str) -> Vec<Indicator> {
     let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
     // A domain ends in `.` and a letter; the other links begin `www.` or with a scheme.
     let dot_letter = || {
-        text.as_bytes()
-            .windows(2)
-            .any(|w| w[0] == b'.' && w[1].is_ascii_lowercase())
+        text.match_indices('.').any(|(i, _)| {
+            text.as_bytes()
+                .get(i + 1)
+                .is_some_and(u8::is_ascii_lowercase)
+        })
     };
     let possible = |kind: IndicatorKind| match kind {
         IndicatorKind::Url => text.contains("://") || text.contains("www.") || dot_letter(),
@@ -163,7 +165,8 @@ pub fn indicators(text: &str) -> Vec<Indicator> {
         }
         // An id after `:` or `=`, or straight after an "add me" word.
         IndicatorKind::WechatId => {
-            (text.contains([':', '=']) && (text.contains('v') || text.contains("微信")))
+            ((text.contains(':') || text.contains('='))
+                && (text.contains('v') || text.contains("微信")))
                 || any(&["+v", "加v", "加微信"])
         }
         IndicatorKind::Telegram => text.contains('@') || text.contains("t.me/"),
