@@ -161,9 +161,26 @@ fn parse(buf: &[u8]) -> Parsed<'_> {
     })
 }
 
+/// Where segment `id` of the log in `dir` is.
+fn segment_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:08}.seg"))
+}
+
+/// Logs a failure of something retried in the background once, until it succeeds again
+/// (`failing` remembers that it was said).
+fn warn_once(failing: &mut bool, result: Result<(), StoreError>, what: &str) {
+    match result {
+        Ok(()) => *failing = false,
+        Err(e) if !*failing => {
+            tracing::warn!(error = %e, "{what}");
+            *failing = true;
+        }
+        Err(_) => {}
+    }
+}
+
 struct Segment {
     file: Arc<File>,
-    path: PathBuf,
     /// Bytes written (the next record goes here in the newest segment).
     end: u64,
 }
@@ -227,8 +244,8 @@ impl ConversationLog {
                 .map(|(&id, _)| id)
                 .collect();
             for id in empty {
-                let gone = inner.segments.remove(&id).expect("listed");
-                std::fs::remove_file(&gone.path).map_err(write_err)?;
+                inner.segments.remove(&id);
+                std::fs::remove_file(segment_path(&log.dir, id)).map_err(write_err)?;
             }
             match inner.segments.last_key_value() {
                 Some((&last, s)) if s.end < SEGMENT_BYTES => inner.active = last,
@@ -311,24 +328,16 @@ impl ConversationLog {
     /// Stores the stamped state `value` under `key`.
     pub fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let mut buf = std::mem::take(&mut inner.buf);
-        let done = encode(&mut buf, PUT, key, value).and_then(|()| {
-            let at = inner.append(&self.dir, &buf)?;
-            inner.index.insert(fingerprint(key.as_bytes()), at);
-            Ok(())
-        });
-        inner.buf = buf;
-        done?;
+        let at = inner.append_record(&self.dir, PUT, key, value)?;
+        inner.index.insert(fingerprint(key.as_bytes()), at);
         // The state is stored: a compaction step that fails (a full disk) is tried again on
         // the next write, and said once, not on every one.
-        match inner.compact_some(&self.dir) {
-            Ok(()) => inner.compact_failing = false,
-            Err(e) if !inner.compact_failing => {
-                tracing::warn!(error = %e, "compacting the conversation log failed; retrying on later writes");
-                inner.compact_failing = true;
-            }
-            Err(_) => {}
-        }
+        let compacted = inner.compact_some(&self.dir);
+        warn_once(
+            &mut inner.compact_failing,
+            compacted,
+            "compacting the conversation log failed; retrying on later writes",
+        );
         Ok(())
     }
 
@@ -403,14 +412,11 @@ impl ConversationLog {
                 loop {
                     std::thread::sleep(Duration::from_millis(500));
                     let Some(inner) = inner.upgrade() else { return };
-                    match sync_unlocked(&inner) {
-                        Ok(()) => failing = false,
-                        Err(e) if !failing => {
-                            tracing::warn!(error = %e, "conversations cannot be flushed to disk; retrying");
-                            failing = true;
-                        }
-                        Err(_) => {}
-                    }
+                    warn_once(
+                        &mut failing,
+                        sync_unlocked(&inner),
+                        "conversations cannot be flushed to disk; retrying",
+                    );
                 }
             });
         if let Err(e) = spawned {
@@ -514,11 +520,10 @@ fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> Result<usize, Store
 impl Inner {
     /// Replays segment `id` into the index. The last segment's torn tail is cut off.
     fn replay(&mut self, dir: &Path, id: u32, last: bool) -> Result<(), StoreError> {
-        let path = dir.join(format!("{id:08}.seg"));
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(&path)
+            .open(segment_path(dir, id))
             .map_err(read_err)?;
         let size = file.metadata().map_err(read_err)?.len();
         let mut at = 0;
@@ -563,7 +568,6 @@ impl Inner {
             id,
             Segment {
                 file: Arc::new(file),
-                path,
                 end: at,
             },
         );
@@ -576,12 +580,11 @@ impl Inner {
         if !self.segments.is_empty() {
             self.sync()?;
         }
-        let path = dir.join(format!("{id:08}.seg"));
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&path)
+            .open(segment_path(dir, id))
             .map_err(write_err)?;
         // The new file's name must survive a crash as much as what is written into it.
         File::open(dir)
@@ -591,12 +594,25 @@ impl Inner {
             id,
             Segment {
                 file: Arc::new(file),
-                path,
                 end: 0,
             },
         );
         self.active = id;
         Ok(())
+    }
+
+    /// Encodes a record and appends it; returns where it starts.
+    fn append_record(
+        &mut self,
+        dir: &Path,
+        kind: u8,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Addr, StoreError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let appended = encode(&mut buf, kind, key, value).and_then(|()| self.append(dir, &buf));
+        self.buf = buf;
+        appended
     }
 
     /// Appends an encoded record to the newest segment; returns where it starts.
@@ -624,10 +640,7 @@ impl Inner {
         let Some(&old) = self.index.get(&fp) else {
             return Ok(());
         };
-        let mut buf = std::mem::take(&mut self.buf);
-        let appended = encode(&mut buf, DELETE, key, &[]).and_then(|()| self.append(dir, &buf));
-        self.buf = buf;
-        appended?;
+        self.append_record(dir, DELETE, key, &[])?;
         self.index.remove(&fp);
         // The state itself leaves the disk now, not at the next compaction: an erased record
         // of the same length takes its place.
@@ -689,8 +702,8 @@ impl Inner {
             // What moved must be durable before the only other copy goes.
             self.dirty = true;
             self.sync()?;
-            let gone = self.segments.remove(&oldest).expect("the oldest segment");
-            std::fs::remove_file(&gone.path).map_err(write_err)?;
+            self.segments.remove(&oldest);
+            std::fs::remove_file(segment_path(dir, oldest)).map_err(write_err)?;
             self.compact_at = 0;
         }
         Ok(())
@@ -701,6 +714,14 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::store::stamp;
+
+    /// Changes the bytes of the first segment as a crash or a bad disk would.
+    fn alter_first_segment(dir: &Path, change: impl FnOnce(&mut Vec<u8>)) {
+        let seg = segment_path(dir, 0);
+        let mut bytes = std::fs::read(&seg).unwrap();
+        change(&mut bytes);
+        std::fs::write(&seg, &bytes).unwrap();
+    }
 
     fn keys(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{:032x}", i * 7919)).collect()
@@ -738,13 +759,13 @@ mod tests {
             log.put("b", &stamp(2, b"second")).unwrap();
         }
         // Half of a third record, as a kill in the middle of the write would leave it.
-        let seg = dir.path().join("00000000.seg");
-        let mut bytes = std::fs::read(&seg).unwrap();
-        let whole = bytes.len();
+        let seg = segment_path(dir.path(), 0);
+        let whole = std::fs::metadata(&seg).unwrap().len();
         let mut rec = Vec::new();
         encode(&mut rec, PUT, "c", &stamp(3, b"third")).unwrap();
-        bytes.extend_from_slice(&rec[..rec.len() / 2]);
-        std::fs::write(&seg, &bytes).unwrap();
+        alter_first_segment(dir.path(), |bytes| {
+            bytes.extend_from_slice(&rec[..rec.len() / 2])
+        });
         // Opened twice: the first opening cuts the tail, the second finds it cut.
         for _ in 0..2 {
             let log = ConversationLog::open(dir.path()).unwrap();
@@ -752,7 +773,7 @@ mod tests {
             assert_eq!(log.get("b").unwrap(), Some(stamp(2, b"second")));
             assert_eq!(log.get("c").unwrap(), None);
         }
-        assert_eq!(std::fs::metadata(&seg).unwrap().len(), whole as u64);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), whole);
     }
 
     #[test]
@@ -764,11 +785,8 @@ mod tests {
                 log.put(k, &stamp(1, k.as_bytes())).unwrap();
             }
         }
-        let seg = dir.path().join("00000000.seg");
-        let mut bytes = std::fs::read(&seg).unwrap();
         let second = HEADER + 2 + 1 + 9;
-        bytes[second + HEADER + 4] ^= 0xff;
-        std::fs::write(&seg, &bytes).unwrap();
+        alter_first_segment(dir.path(), |bytes| bytes[second + HEADER + 4] ^= 0xff);
         let log = ConversationLog::open(dir.path()).unwrap();
         assert_eq!(log.get("a").unwrap(), Some(stamp(1, b"a")));
         assert_eq!(log.get("b").unwrap(), None);
@@ -781,10 +799,7 @@ mod tests {
         let log = ConversationLog::open(dir.path()).unwrap();
         log.put("a", &stamp(1, b"first")).unwrap();
         log.put("b", &stamp(1, b"other")).unwrap();
-        let seg = dir.path().join("00000000.seg");
-        let mut bytes = std::fs::read(&seg).unwrap();
-        bytes[HEADER + 3] ^= 0xff;
-        std::fs::write(&seg, &bytes).unwrap();
+        alter_first_segment(dir.path(), |bytes| bytes[HEADER + 3] ^= 0xff);
         assert_eq!(log.get("a").unwrap(), None);
         assert_eq!(log.get("b").unwrap(), Some(stamp(1, b"other")));
         log.put("a", &stamp(2, b"again")).unwrap();
