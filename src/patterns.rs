@@ -231,8 +231,6 @@ pub struct Patterns {
     /// branches (a word few patterns need is a word few messages hold), so that a common word
     /// (`号`, `微信`) does not wake every branch that needs it.
     anchored: Lists,
-    /// Branch → its factors.
-    branch_factors: Lists,
     branches: Vec<Branch>,
     /// Branches with no factor: evaluated on every message.
     always: Vec<u32>,
@@ -373,6 +371,17 @@ impl Scan {
     fn n(&self) -> u32 {
         self.chars.len() as u32
     }
+}
+
+/// Marks literal `l` present, listing it the first time; whether this was the first time.
+fn first_seen(present: &mut [u64], lits: &mut Vec<u32>, l: u32) -> bool {
+    let (word, bit) = (l as usize / 64, 1 << (l % 64));
+    let first = present[word] & bit == 0;
+    if first {
+        present[word] |= bit;
+        lits.push(l);
+    }
+    first
 }
 
 /// Collects the literals of all patterns, each once.
@@ -660,7 +669,6 @@ impl Patterns {
                 anchored[f as usize].push(b as u32);
             }
         }
-        let branch_factors: Vec<Vec<u32>> = branches.iter().map(|b| b.factors.clone()).collect();
         let literal_bytes = lits.bytes.iter().map(|l| l.len() as u32).collect();
         let literal_chars = lits
             .bytes
@@ -676,7 +684,6 @@ impl Patterns {
             classes,
             literal_factors: Lists::new(&literal_factors),
             anchored: Lists::new(&anchored),
-            branch_factors: Lists::new(&branch_factors),
             branches,
             always,
             by_regex,
@@ -735,8 +742,7 @@ impl Patterns {
                 let f = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 for &b in self.anchored.get(f) {
-                    let factors = self.branch_factors.get(b as usize);
-                    if factors.iter().all(|&f| scan.has_factor(f)) {
+                    if self.branches[b as usize].possible(scan) {
                         eval(b);
                     }
                 }
@@ -784,10 +790,7 @@ impl Patterns {
         if *small {
             // Bits say all a short message needs of where each literal occurs.
             self.lexicon.find(chars, |l, p| {
-                let (word, bit) = (l as usize / 64, 1 << (l % 64));
-                if present[word] & bit == 0 {
-                    present[word] |= bit;
-                    lits.push(l);
+                if first_seen(present, lits, l) {
                     bits[l as usize] = 0;
                 }
                 bits[l as usize] |= 1 << p;
@@ -816,10 +819,7 @@ impl Patterns {
     ) {
         // Counts each literal's occurrences in `span[l].1` …
         self.lexicon.find(chars, |l, p| {
-            let (word, bit) = (l as usize / 64, 1 << (l % 64));
-            if present[word] & bit == 0 {
-                present[word] |= bit;
-                lits.push(l);
+            if first_seen(present, lits, l) {
                 span[l as usize] = (0, 0);
             }
             span[l as usize].1 += 1;
