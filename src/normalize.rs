@@ -65,10 +65,11 @@ pub fn is_han(c: char) -> bool {
 
 /// The CJK Unified Ideographs and Extension A: no compatibility decomposition, no case.
 pub(crate) fn is_unified_han(c: char) -> bool {
-    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF)
+    let [a, b] = &UNIFIED_HAN;
+    a.contains(&(c as u32)) || b.contains(&(c as u32))
 }
 
-/// The blocks [`is_unified_han`] covers (a test holds the two to each other).
+/// The blocks [`is_unified_han`] covers.
 pub(crate) const UNIFIED_HAN: [std::ops::RangeInclusive<u32>; 2] =
     [0x3400..=0x4DBF, 0x4E00..=0x9FFF];
 
@@ -87,8 +88,12 @@ fn is_emoji_or_symbol(c: char) -> bool {
 }
 
 fn is_invisible(c: char) -> bool {
-    // Controls, zero-width characters, bidi overrides and other format characters.
-    (c.is_control() && c != '\n' && c != '\t')
+    // Controls but the line break and the tab; beyond ASCII, controls, zero-width characters,
+    // bidi overrides and other format characters.
+    if c.is_ascii() {
+        return c.is_ascii_control() && c != '\n' && c != '\t';
+    }
+    c.is_control()
         || matches!(c as u32,
             0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
             | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFEFF | 0xFFA0
@@ -336,8 +341,7 @@ impl Normalizer {
         for (at, orig) in raw.char_indices() {
             let at = at as u32;
             if orig.is_ascii() {
-                // `is_invisible` of an ASCII character: a control other than a line break or tab.
-                if !orig.is_ascii_control() || orig == '\n' || orig == '\t' {
+                if !is_invisible(orig) {
                     chars.push((orig.to_ascii_lowercase(), at));
                 }
                 continue;
