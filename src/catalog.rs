@@ -279,14 +279,14 @@ pub struct ContextDef {
 /// Words looked for together: whether a text holds any of them is one search.
 #[derive(Debug, Clone)]
 pub struct WordSet {
-    pub words: Vec<String>,
     finder: aho_corasick::AhoCorasick,
 }
 
 impl WordSet {
     pub fn new(words: Vec<String>) -> Result<WordSet, aho_corasick::BuildError> {
-        let finder = aho_corasick::AhoCorasick::new(&words)?;
-        Ok(WordSet { words, finder })
+        Ok(WordSet {
+            finder: aho_corasick::AhoCorasick::new(&words)?,
+        })
     }
 
     /// Whether `text` holds one of the words.
