@@ -101,53 +101,32 @@ impl Chars {
     }
 }
 
-/// A class with its ASCII part as a bit table (most characters a class run reads are ASCII).
+/// A class with its part in the Basic Multilingual Plane (every character of nearly every
+/// message) as a bit map: 8 KiB a class, a load and a shift a character.
 #[derive(Debug, Clone)]
 struct CharClass {
     chars: Chars,
-    ascii: u128,
-    /// Whether the unified ideographs (most characters of a message) are all in the class or all
-    /// outside it; `None` when it takes some.
-    han: Option<bool>,
+    bmp: Box<[u64]>,
 }
 
 impl CharClass {
     fn new(chars: Chars) -> CharClass {
-        let ascii = (0u8..128)
-            .filter(|&b| chars.contains(char::from(b)))
-            .fold(0, |m, b| m | 1u128 << b);
-        // How many unified ideographs the class takes, from its ranges.
-        let taken: u32 = match &chars {
-            Chars::Any => u32::MAX,
-            Chars::Ranges(ranges) => crate::normalize::UNIFIED_HAN
-                .iter()
-                .flat_map(|block| {
-                    ranges.iter().map(move |&(a, b)| {
-                        let (lo, hi) =
-                            ((a as u32).max(*block.start()), (b as u32).min(*block.end()));
-                        (hi + 1).saturating_sub(lo)
-                    })
-                })
-                .sum(),
+        let mut bmp = vec![0u64; 0x10000 / 64].into_boxed_slice();
+        let ranges = match &chars {
+            Chars::Any => vec![('\0', '\t'), ('\u{b}', '\u{ffff}')],
+            Chars::Ranges(r) => r.clone(),
         };
-        let block: u32 = crate::normalize::UNIFIED_HAN
-            .iter()
-            .map(|r| r.end() - r.start() + 1)
-            .sum();
-        let han = match taken {
-            0 => Some(false),
-            t if t >= block => Some(true),
-            _ => None,
-        };
-        CharClass { chars, ascii, han }
+        for (a, b) in ranges {
+            for i in a as u32..=(b as u32).min(0xFFFF) {
+                bmp[i as usize / 64] |= 1 << (i % 64);
+            }
+        }
+        CharClass { chars, bmp }
     }
     fn contains(&self, c: char) -> bool {
-        match u8::try_from(c) {
-            Ok(b) if b < 128 => self.ascii >> b & 1 == 1,
-            _ => match self.han {
-                Some(all) if crate::normalize::is_unified_han(c) => all,
-                _ => self.chars.contains(c),
-            },
+        match self.bmp.get(c as usize / 64) {
+            Some(word) => word >> (c as u32 % 64) & 1 == 1,
+            None => self.chars.contains(c),
         }
     }
     fn is_any(&self) -> bool {
@@ -295,6 +274,23 @@ struct Scan {
 /// Positions as bits in words (inline for a message that [`Bits`] holds).
 type PositionWords = SmallVec<[u64; 2]>;
 
+/// The positions of a short message ([`Bits::MAX_CHARS`]) whose character passes `test`, as
+/// bits: a 64-bit word at a time, which costs a third of setting bits in a `u128`.
+fn small_mask(chars: &[char], test: impl Fn(char) -> bool) -> u128 {
+    let half = |part: &[char]| {
+        part.iter()
+            .enumerate()
+            .fold(0u64, |m, (i, &c)| m | u64::from(test(c)) << i)
+    };
+    let (low, high) = chars.split_at(chars.len().min(64));
+    u128::from(half(low)) | u128::from(half(high)) << 64
+}
+
+/// A short message's positions as the words [`Scan`] keeps them in.
+fn low_words(bits: u128) -> PositionWords {
+    smallvec::smallvec![bits as u64, (bits >> 64) as u64]
+}
+
 /// The positions `0..=n` for which `at` holds, as bits.
 fn position_words(n: u32, at: impl Fn(u32) -> bool) -> PositionWords {
     let mut out: PositionWords = smallvec::smallvec![0; n as usize / 64 + 1];
@@ -326,14 +322,22 @@ impl Scan {
     }
     /// The positions at an ASCII word boundary.
     fn word_bits(&self) -> &[u64] {
-        self.word
-            .get_or_init(|| position_words(self.n(), |p| positions::word_boundary(&self.chars, p)))
+        self.word.get_or_init(|| {
+            if self.small {
+                let w = small_mask(&self.chars, |c| c.is_ascii_alphanumeric() || c == '_');
+                return low_words((w ^ w << 1) & Bits::full(self.n()));
+            }
+            position_words(self.n(), |p| positions::word_boundary(&self.chars, p))
+        })
     }
 
     /// The positions whose character is in class `id` (none at `n`).
     fn class_bits(&self, p: &Patterns, id: u32) -> &[u64] {
         self.class_bits[id as usize].get_or_init(|| {
             let class = &p.classes[id as usize];
+            if self.small {
+                return low_words(small_mask(&self.chars, |c| class.contains(c)));
+            }
             let mut out: PositionWords = smallvec::smallvec![0; self.n() as usize / 64 + 1];
             for (i, _) in self
                 .chars
@@ -1289,6 +1293,27 @@ mod tests {
             }
         }
         assert!(reached > 500, "{reached}");
+    }
+
+    #[test]
+    fn class_bit_maps_hold_exactly_the_class() {
+        let c = crate::catalog::Catalog::shipped().unwrap();
+        let mut classes = c.patterns.classes.clone();
+        classes.push(CharClass::new(Chars::Ranges(vec![(
+            '\u{d000}',
+            '\u{10400}',
+        )])));
+        assert!(classes.iter().any(CharClass::is_any));
+        for class in &classes {
+            for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+                assert_eq!(
+                    class.contains(c),
+                    class.chars.contains(c),
+                    "{c:?} {:?}",
+                    class.chars
+                );
+            }
+        }
     }
 
     #[test]
