@@ -117,7 +117,7 @@ static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
         (
             IndicatorKind::Url,
             r(
-                r"((?:https?://|www\.)[^\s,，。!！?？)）]+|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|cn|top|xyz|net|cc|vip|me|io|org|info|site|online|shop|app|link|icu|club)(?:/[^\s,，。]*)?)",
+                r"(?:https?://|www\.)[^\s,，。!！?？)）]+|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|cn|top|xyz|net|cc|vip|me|io|org|info|site|online|shop|app|link|icu|club)(?:/[^\s,，。]*)?",
             ),
         ),
         (IndicatorKind::Phone, r(r"(?:^|\D)(1[3-9]\d{9})(?:\D|$)")),
@@ -137,7 +137,7 @@ static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
         ),
         (
             IndicatorKind::Amount,
-            r(r"(\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|usdt|美元|dollars?)|[¥$]\s*\d+(?:\.\d+)?)"),
+            r(r"\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|usdt|美元|dollars?)|[¥$]\s*\d+(?:\.\d+)?"),
         ),
     ]
 });
@@ -171,14 +171,23 @@ pub fn indicators(text: &str) -> Vec<Indicator> {
         }
         IndicatorKind::Telegram => text.contains('@') || text.contains("t.me/"),
     };
+    let mut add = |kind: IndicatorKind, m: regex::Match| {
+        let value = m.as_str().split_whitespace().collect::<String>();
+        let ind = Indicator { kind, value };
+        if !out.contains(&ind) {
+            out.push(ind);
+        }
+    };
     for (kind, re) in INDICATORS.iter().filter(|(k, _)| possible(*k)) {
+        // The value is the first group that took part, or the whole match when the rule has no
+        // group: then no capture engine needs to run after the search.
+        if re.captures_len() == 1 {
+            re.find_iter(text).for_each(|m| add(*kind, m));
+            continue;
+        }
         for c in re.captures_iter(text) {
             if let Some(m) = c.iter().skip(1).flatten().next() {
-                let value = m.as_str().split_whitespace().collect::<String>();
-                let ind = Indicator { kind: *kind, value };
-                if !out.contains(&ind) {
-                    out.push(ind);
-                }
+                add(*kind, m);
             }
         }
     }
