@@ -145,6 +145,8 @@ struct IntentDoc {
     negatives: Vec<String>,
     #[serde(default)]
     deflect: bool,
+    #[serde(default)]
+    courtesy: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +236,9 @@ pub struct Intent {
     pub negatives: Vec<String>,
     /// A confident answer from this intent's entry node fully answers a routine ticket.
     pub deflect: bool,
+    /// Words that accompany a request ("thanks", "hello"): the intent answers only when no
+    /// other intent has enough for an answer ("怎么注销微信 谢谢" is a deletion question).
+    pub courtesy: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -543,6 +548,7 @@ impl Builder {
                 examples: i.examples,
                 negatives: i.negatives,
                 deflect: i.deflect,
+                courtesy: i.courtesy,
             });
         }
         for s in doc.signal {

@@ -65,8 +65,11 @@ pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
         score[i] += w;
         fired[i].push(catalog.patterns.source[p].clone());
     }
+    // Courtesy ("thanks", "hello") that comes with a request yields to the request.
+    let request =
+        (0..n).any(|i| !catalog.intents[i].courtesy && !vetoed[i] && score[i] >= MIN_SCORE);
     let mut ranked: Vec<Candidate> = (0..n)
-        .filter(|&i| score[i] > 0.0 && !vetoed[i])
+        .filter(|&i| score[i] > 0.0 && !vetoed[i] && !(request && catalog.intents[i].courtesy))
         .map(|i| Candidate {
             intent: catalog.intents[i].id.clone(),
             score: score[i],
@@ -93,6 +96,22 @@ pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn courtesy_yields_to_the_request_it_comes_with() {
+        let c = Catalog::shipped().unwrap();
+        let intent = |t: &str| {
+            let n = c.normalizer.normalize(t);
+            rank(&c, &c.patterns.matches(&n.text)).intent
+        };
+        assert_eq!(intent("怎么注销微信 谢谢"), "account_deletion");
+        assert_eq!(intent("delete wechat account steps, thanks"), "account_deletion");
+        assert_eq!(intent("你好 我的微信被封了 谢谢"), "self_unblock");
+        // Alone, or with nothing that asks for an answer, courtesy is answered as such.
+        assert_eq!(intent("好的谢谢"), "thanks");
+        assert_eq!(intent("hello 明白了 谢谢"), "thanks");
+        assert_eq!(intent("你好"), "greeting");
+    }
 
     #[test]
     fn confidence_rewards_evidence_and_penalises_a_close_second() {

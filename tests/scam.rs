@@ -80,6 +80,37 @@ fn the_good_guys_are_not_flagged() {
 }
 
 #[test]
+fn naming_the_app_or_its_customer_service_is_not_contact_diversion() {
+    // A user who writes "wechat account" (微信 + a word) or asks how to reach customer service
+    // is not being sent to a private contact; with a price in the message, that mistake alone
+    // used to make an ordinary question a scam.
+    let e = engine();
+    for msg in [
+        "close my wechat account 1846元",
+        "how long does wechat account deletion take",
+        "wechat support said my appeal failed",
+        "小程序被封了 怎么联系客服 300元",
+    ] {
+        let a = e.analyze(msg);
+        assert!(
+            !a.scam.signals.iter().any(|s| s.name == "contact_diversion"),
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+        assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}");
+    }
+    // An app id after the app's name, or a private number for "customer service", still is.
+    for msg in ["解封找我 微信 jf30871", "请联系客服QQ 88990011 处理", "vx fix_wx 解封"] {
+        let a = e.analyze(msg);
+        assert!(
+            a.scam.signals.iter().any(|s| s.name == "contact_diversion"),
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+    }
+}
+
+#[test]
 fn prices_and_contacts_alone_are_ordinary_commerce() {
     let e = engine();
     let a = e.analyze("二手自行车出售,价格200元,有意私聊,加V: bike_2024");
