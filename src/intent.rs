@@ -6,6 +6,7 @@
 //! A strong pattern counts 1, a weak one 0.4; a veto pattern silences its intent.
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::catalog::{Catalog, Owner};
 
@@ -49,22 +50,25 @@ pub fn confidence(top: f32, second: f32) -> f32 {
 
 pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
     let n = catalog.intents.len();
-    let mut score = vec![0.0f32; n];
-    let mut vetoed = vec![false; n];
-    let mut fired: Vec<Vec<String>> = vec![Vec::new(); n];
+    let owner = |p: usize| catalog.patterns.owner[p];
+    // Scores on the stack: a catalog has a few dozen intents at most, and this runs per message.
+    let mut score: SmallVec<[f32; 32]> = smallvec::smallvec![0.0; n];
+    let mut vetoed: SmallVec<[bool; 32]> = smallvec::smallvec![false; n];
     for &p in matched {
-        let (i, w) = match catalog.patterns.owner[p] {
-            Owner::Strong(i) => (i, STRONG),
-            Owner::Weak(i) => (i, WEAK),
-            Owner::Veto(i) => {
-                vetoed[i] = true;
-                continue;
-            }
-            _ => continue,
-        };
-        score[i] += w;
-        fired[i].push(catalog.patterns.source[p].clone());
+        match owner(p) {
+            Owner::Strong(i) => score[i] += STRONG,
+            Owner::Weak(i) => score[i] += WEAK,
+            Owner::Veto(i) => vetoed[i] = true,
+            _ => {}
+        }
     }
+    let fired = |i: usize| {
+        matched
+            .iter()
+            .filter(|&&p| matches!(owner(p), Owner::Strong(o) | Owner::Weak(o) if o == i))
+            .map(|&p| catalog.patterns.source[p].clone())
+            .collect()
+    };
     // Courtesy ("thanks", "hello") that comes with a request yields to the request.
     let request =
         (0..n).any(|i| !catalog.intents[i].courtesy && !vetoed[i] && score[i] >= MIN_SCORE);
@@ -73,7 +77,7 @@ pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
         .map(|i| Candidate {
             intent: catalog.intents[i].id.clone(),
             score: score[i],
-            patterns: std::mem::take(&mut fired[i]),
+            patterns: fired(i),
         })
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -105,7 +109,10 @@ mod tests {
             rank(&c, &c.patterns.matches(&n.text)).intent
         };
         assert_eq!(intent("怎么注销微信 谢谢"), "account_deletion");
-        assert_eq!(intent("delete wechat account steps, thanks"), "account_deletion");
+        assert_eq!(
+            intent("delete wechat account steps, thanks"),
+            "account_deletion"
+        );
         assert_eq!(intent("你好 我的微信被封了 谢谢"), "self_unblock");
         // Alone, or with nothing that asks for an answer, courtesy is answered as such.
         assert_eq!(intent("好的谢谢"), "thanks");

@@ -100,7 +100,11 @@ fn naming_the_app_or_its_customer_service_is_not_contact_diversion() {
         assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}");
     }
     // An app id after the app's name, or a private number for "customer service", still is.
-    for msg in ["解封找我 微信 jf30871", "请联系客服QQ 88990011 处理", "vx fix_wx 解封"] {
+    for msg in [
+        "解封找我 微信 jf30871",
+        "请联系客服QQ 88990011 处理",
+        "vx fix_wx 解封",
+    ] {
         let a = e.analyze(msg);
         assert!(
             a.scam.signals.iter().any(|s| s.name == "contact_diversion"),
