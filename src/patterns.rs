@@ -274,16 +274,22 @@ struct Scan {
 /// Positions as bits in words (inline for a message that [`Bits`] holds).
 type PositionWords = SmallVec<[u64; 2]>;
 
-/// The positions of a short message ([`Bits::MAX_CHARS`]) whose character passes `test`, as
-/// bits: a 64-bit word at a time, which costs a third of setting bits in a `u128`.
-fn small_mask(chars: &[char], test: impl Fn(char) -> bool) -> u128 {
-    let half = |part: &[char]| {
-        part.iter()
-            .enumerate()
-            .fold(0u64, |m, (i, &c)| m | u64::from(test(c)) << i)
-    };
-    let (low, high) = chars.split_at(chars.len().min(64));
-    u128::from(half(low)) | u128::from(half(high)) << 64
+/// The positions `0..=n` of `chars` (`n` its length) whose character passes `test`, as bits: a
+/// 64-bit word at a time (setting a bit at a variable position of a `u128`, or of a word found
+/// by index, costs about three times as much).
+fn char_words(chars: &[char], test: impl Fn(char) -> bool) -> PositionWords {
+    let mut out: PositionWords = chars
+        .chunks(64)
+        .map(|part| {
+            part.iter()
+                .enumerate()
+                .fold(0u64, |m, (i, &c)| m | u64::from(test(c)) << i)
+        })
+        .collect();
+    if chars.len() % 64 == 0 {
+        out.push(0); // the word of position n
+    }
+    out
 }
 
 /// A short message's positions as the words [`Scan`] keeps them in.
@@ -324,7 +330,8 @@ impl Scan {
     fn word_bits(&self) -> &[u64] {
         self.word.get_or_init(|| {
             if self.small {
-                let w = small_mask(&self.chars, |c| c.is_ascii_alphanumeric() || c == '_');
+                let w = char_words(&self.chars, |c| c.is_ascii_alphanumeric() || c == '_');
+                let w = positions::low_bits(&w);
                 return low_words((w ^ w << 1) & Bits::full(self.n()));
             }
             position_words(self.n(), |p| positions::word_boundary(&self.chars, p))
@@ -335,19 +342,7 @@ impl Scan {
     fn class_bits(&self, p: &Patterns, id: u32) -> &[u64] {
         self.class_bits[id as usize].get_or_init(|| {
             let class = &p.classes[id as usize];
-            if self.small {
-                return low_words(small_mask(&self.chars, |c| class.contains(c)));
-            }
-            let mut out: PositionWords = smallvec::smallvec![0; self.n() as usize / 64 + 1];
-            for (i, _) in self
-                .chars
-                .iter()
-                .enumerate()
-                .filter(|(_, &c)| class.contains(c))
-            {
-                out[i / 64] |= 1 << (i % 64);
-            }
-            out
+            char_words(&self.chars, |c| class.contains(c))
         })
     }
 

@@ -174,7 +174,7 @@ impl Positions for Bits {
 }
 
 /// The first 128 positions of a set given as words.
-fn low_bits(words: &[u64]) -> u128 {
+pub(super) fn low_bits(words: &[u64]) -> u128 {
     let word = |i: usize| u128::from(words.get(i).copied().unwrap_or(0));
     word(0) | word(1) << 64
 }
