@@ -294,9 +294,20 @@ impl WordSet {
         })
     }
 
-    /// Whether `text` holds one of the words.
-    pub fn any_in(&self, text: &str) -> bool {
-        self.finder.is_match(text)
+    /// Whether one of the words stands in `text[range]`, other than a one-character word
+    /// between a character and its repeat: `要不要`, `收不收`, `有没有` ask a question and deny
+    /// nothing.
+    pub fn any_in(&self, text: &str, range: std::ops::Range<usize>) -> bool {
+        self.finder
+            .find_iter(aho_corasick::Input::new(text).range(range))
+            .any(|m| {
+                let word = &text[m.range()];
+                let asks = word.chars().nth(1).is_none() && {
+                    let before = text[..m.start()].chars().next_back();
+                    before.is_some() && before == text[m.end()..].chars().next()
+                };
+                !asks
+            })
     }
 }
 

@@ -206,14 +206,14 @@ fn negated(text: &str, start: usize, negations: &WordSet) -> bool {
                 '，' | ',' | '。' | '!' | '！' | '?' | '？' | ';' | '；' | '\n'
             )
         })
-        .map_or(head, |(i, c)| &head[i + c.len_utf8()..]);
+        .map_or(0, |(i, c)| i + c.len_utf8());
     // The clause's last 14 characters.
-    let window = clause
+    let window = head[clause..]
         .char_indices()
         .rev()
         .nth(13)
-        .map_or(clause, |(i, _)| &clause[i..]);
-    negations.any_in(window)
+        .map_or(clause, |(i, _)| clause + i);
+    negations.any_in(text, window..start)
 }
 
 fn host(url: &str) -> &str {
@@ -255,7 +255,7 @@ pub fn detect(
                 let counts = |m: &regex_automata::Match| {
                     !def.negatable
                         || !(negated(text, m.start(), &settings.negations)
-                            || settings.negations.any_in(&text[m.range()]))
+                            || settings.negations.any_in(text, m.range()))
                 };
                 // The first match, quickly; only when it is negated are the others searched.
                 hit[s] = match catalog.patterns.find(p, text) {
@@ -385,5 +385,24 @@ mod tests {
         assert!(negated(t, t.find("索要").unwrap(), &neg));
         let t = "官方不会打电话,请把验证码发给我";
         assert!(!negated(t, t.find("验证码").unwrap(), &neg));
+    }
+
+    #[test]
+    fn a_verb_set_against_its_negation_asks_and_does_not_deny() {
+        let neg = WordSet::new(vec!["不".to_string(), "没".to_string()]).unwrap();
+        for (t, word) in [
+            ("解封要不要花钱", "花钱"),
+            ("收不收费", "费"),
+            ("有没有人能解封", "解封"),
+        ] {
+            assert!(!negated(t, t.find(word).unwrap(), &neg), "{t}");
+        }
+        for (t, word) in [
+            ("解封不要花钱", "花钱"),
+            ("我没收费", "收费"),
+            ("不不", "不"),
+        ] {
+            assert!(negated(t, t.rfind(word).unwrap(), &neg), "{t}");
+        }
     }
 }

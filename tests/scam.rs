@@ -142,3 +142,60 @@ fn every_verdict_carries_its_reasons() {
     assert!(a.scam.signals.len() >= 2);
     assert!(a.scam.signals.iter().all(|s| !s.evidence.is_empty()));
 }
+
+#[test]
+fn asking_what_unblocking_costs_is_a_question_not_a_scam() {
+    // The asker is not the one charging: no scam verdict (nothing is logged against them), but
+    // the answer is the one about fees: official unblocking is free, whoever charges is a scam.
+    let e = engine();
+    for msg in [
+        "官方解封收费吗",
+        "解封要钱吗",
+        "收不收费的 解封",
+        "is there a fee to unblock wechat",
+        "does unblocking cost anything?",
+    ] {
+        let a = e.analyze(msg);
+        assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
+        assert_eq!(a.intent.intent, "report_scam", "{msg}");
+        assert!(a.scam.fee_mentioned, "{msg}: the fee warning is due");
+    }
+    // `要不要` asks, it does not deny: the fee is still mentioned. The self-service steps answer
+    // (they say it is free), with the fee warning.
+    let a = e.analyze("自助解封要不要花钱");
+    assert_eq!(a.intent.intent, "self_unblock");
+    assert!(a.scam.fee_mentioned, "{:?}", a.scam.signals);
+    assert_ne!(a.scam.verdict, Verdict::Scam);
+}
+
+#[test]
+fn offers_in_other_words_are_still_offers() {
+    let e = engine();
+    for msg in [
+        "专业解除微信限制 当天搞定 价格私聊",
+        "加我QQ 3344556677 帮你处理封号问题",
+        "技术解冻各种冻结号 费用面议 私我",
+    ] {
+        let a = e.analyze(msg);
+        assert_eq!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
+    }
+}
+
+#[test]
+fn someone_posing_as_support_is_reported_when_retold() {
+    // The person it happened to tells of it: a report, not a scam of their own.
+    let e = engine();
+    for msg in [
+        "有个自称客服的让我转账解封",
+        "对方说他是微信客服 让我交钱解封",
+        "有人找我要验证码 我没给",
+    ] {
+        let a = e.analyze(msg);
+        assert_eq!(
+            a.intent.intent, "report_scam",
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+        assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
+    }
+}
