@@ -121,6 +121,24 @@ mod tests {
     }
 
     #[test]
+    fn english_ban_words_start_a_word() {
+        // `unblock` holds `block`: read as a ban word, a warning against paying for unblocking
+        // was answered with the payment-restriction steps.
+        let c = Catalog::shipped().unwrap();
+        let intent = |t: &str| {
+            let n = c.normalizer.normalize(t);
+            rank(&c, &c.patterns.matches(&n.text)).intent
+        };
+        for t in [
+            "Don't pay anyone to unblock your WeChat, use the official appeal",
+            "beware of people who offer to unblock your account for money",
+        ] {
+            assert_ne!(intent(t), "payment_restricted", "{t}");
+        }
+        assert_eq!(intent("my wechat pay is blocked"), "payment_restricted");
+    }
+
+    #[test]
     fn confidence_rewards_evidence_and_penalises_a_close_second() {
         assert!(confidence(2.0, 0.0) > confidence(1.0, 0.0));
         assert!(confidence(1.0, 0.0) > confidence(1.0, 0.8));
