@@ -147,6 +147,17 @@ struct IntentDoc {
     deflect: bool,
     #[serde(default)]
     courtesy: bool,
+    #[serde(default)]
+    routes: Vec<RouteDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteDoc {
+    when: Vec<String>,
+    next: String,
+    #[serde(default)]
+    from: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +252,18 @@ pub struct Intent {
     pub courtesy: bool,
 }
 
+/// A more precise place in an intent's flow than its entry: taken when one of its patterns
+/// fires and the message is for that intent, or carries on the flow the user is in ("人脸识别一直
+/// 失败" → the face-check node; "还是不行" after the steps → the appeal).
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The intent whose flow it belongs to.
+    pub intent: usize,
+    pub next: String,
+    /// The nodes the user must be at (any node when empty).
+    pub from: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Choice {
     pub next: String,
@@ -332,6 +355,7 @@ pub struct Catalog {
     pub texts: HashMap<String, Texts>,
     /// Command word (normalised) → command name (`menu`, `back`, `restart`, `lang_zh`, `lang_en`).
     pub commands: HashMap<String, String>,
+    pub routes: Vec<Route>,
     pub patterns: Patterns,
 }
 
@@ -475,6 +499,7 @@ struct Builder {
     notices: HashMap<String, Texts>,
     texts: HashMap<String, Texts>,
     commands: HashMap<String, String>,
+    routes: Vec<Route>,
     pats: Vec<(String, Owner, String, String)>, // (pattern, owner, file, entry)
 }
 
@@ -551,6 +576,24 @@ impl Builder {
                     self.pats
                         .push((p.clone(), owner, file.into(), entry.clone()));
                 }
+            }
+            for r in i.routes {
+                if r.when.is_empty() {
+                    self.err(
+                        file,
+                        &entry,
+                        format!("route to `{}` has no `when` patterns", r.next),
+                    );
+                }
+                for p in r.when {
+                    let owner = Owner::Route(self.routes.len());
+                    self.pats.push((p, owner, file.into(), entry.clone()));
+                }
+                self.routes.push(Route {
+                    intent: n,
+                    next: r.next,
+                    from: r.from,
+                });
             }
             self.intents.push(Intent {
                 id: i.id,
@@ -650,7 +693,7 @@ impl Builder {
         }
     }
 
-    /// Expands `{macro}` references; an unknown name is an error.
+    /// Expands `{macro}` references, each as one group; an unknown name is an error.
     fn expand(&self, pattern: &str) -> Result<String, String> {
         let mut out = String::with_capacity(pattern.len());
         let mut rest = pattern;
@@ -669,7 +712,11 @@ impl Builder {
                         .macros
                         .get(name)
                         .ok_or_else(|| format!("unknown macro `{{{name}}}`"))?;
+                    // One group, whatever the body: `a.{0,9}{fail}` must not become
+                    // `a.{0,9}x|y`.
+                    out.push_str("(?:");
                     out.push_str(body);
+                    out.push(')');
                     rest = &after[close + 1..];
                 }
                 _ => {
@@ -734,6 +781,14 @@ impl Builder {
                     format!("intent `{}`", i.id),
                     "(no entry)".into(),
                 ));
+            }
+        }
+        for r in &self.routes {
+            let entry = format!("intent `{}` route", self.intents[r.intent].id);
+            for node in std::iter::once(&r.next).chain(&r.from) {
+                if !self.nodes.contains_key(node) {
+                    dangling.push(("catalog".into(), entry.clone(), node.clone()));
+                }
             }
         }
         for (file, entry, next) in dangling {
@@ -809,6 +864,7 @@ impl Builder {
             notices: self.notices,
             texts: self.texts,
             commands: self.commands,
+            routes: self.routes,
             patterns: patterns?,
         })
     }

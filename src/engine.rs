@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogError, CatalogErrors, Node};
+use crate::catalog::{Catalog, CatalogError, CatalogErrors, Node, Owner};
 use crate::dialogue::{self, Command, Move, State};
 use crate::guard::{self, SecretKind};
 use crate::intent::{self, IntentResult};
@@ -36,6 +36,9 @@ pub struct Analysis {
     pub secrets: Vec<SecretKind>,
     pub intent: IntentResult,
     pub scam: ScamResult,
+    /// The catalog's routes ([`crate::catalog::Route`]) whose patterns fired, in catalog order.
+    #[serde(skip)]
+    pub routes: Vec<usize>,
 }
 
 /// What a turn produced.
@@ -119,6 +122,14 @@ impl Engine {
                 ranked
             }
         };
+        let mut routes: Vec<usize> = matched
+            .iter()
+            .filter_map(|&p| match c.patterns.owner[p] {
+                Owner::Route(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        routes.dedup();
         Analysis {
             redacted: guarded.redacted,
             text: guarded.text,
@@ -126,6 +137,7 @@ impl Engine {
             secrets: guarded.secrets,
             intent,
             scam,
+            routes,
         }
     }
 
@@ -153,6 +165,7 @@ impl Engine {
         let mut prefix: Option<String> = None;
         let mut report = false;
         let mut reasons = false;
+        let mut routed = false;
         let mut offered: Option<Vec<(String, String)>> = None; // (next node, label) overrides
         let lang = |st: &State| st.lang.unwrap_or(Lang::Zh);
         let target: String = match mv {
@@ -216,6 +229,9 @@ impl Engine {
                     report = true;
                     reasons = true;
                     "scam_detected".into()
+                } else if let Some(next) = self.route(&st, a) {
+                    routed = true;
+                    next
                 } else if it.intent != "out_of_scope" && it.confidence >= CLARIFY_BELOW {
                     self.entry(&it.intent)
                 } else if it.ranked.first().is_some_and(|t| t.score > 0.0) {
@@ -285,7 +301,7 @@ impl Engine {
         let (notices, urgent) = self.notices(node, a, l);
         let intent = a.intent.intent.clone();
         let deflectable = c.intent(&intent).is_some_and(|i| i.deflect)
-            && node.id == self.entry(&intent)
+            && (routed || node.id == self.entry(&intent))
             && a.intent.confidence >= DEFLECT_AT
             && a.scam.verdict == Verdict::Clean
             && a.secrets.is_empty();
@@ -306,6 +322,32 @@ impl Engine {
             },
             report,
         }
+    }
+
+    /// Where a free message goes within a flow, when a route of that flow fired: the flow of
+    /// the intent the message is confidently for, or else (a bare "还是不行") the flow of the
+    /// node the user is at. A route never leads to where the user already is.
+    fn route(&self, st: &State, a: &Analysis) -> Option<String> {
+        let c = &self.catalog;
+        let here = st.node.as_deref();
+        let flow = if a.intent.intent != "out_of_scope" && a.intent.confidence >= CLARIFY_BELOW {
+            c.intents.iter().position(|i| i.id == a.intent.intent)
+        } else {
+            // A node belongs to the flow of the intent whose entry its id begins with.
+            let root = here?.split('.').next()?;
+            c.intents
+                .iter()
+                .position(|i| i.entry.as_deref() == Some(root))
+        }?;
+        a.routes
+            .iter()
+            .map(|&r| &c.routes[r])
+            .find(|r| {
+                r.intent == flow
+                    && here != Some(r.next.as_str())
+                    && (r.from.is_empty() || here.is_some_and(|h| r.from.iter().any(|f| f == h)))
+            })
+            .map(|r| r.next.clone())
     }
 
     fn entry(&self, intent: &str) -> String {

@@ -101,13 +101,18 @@ pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
 mod tests {
     use super::*;
 
-    #[test]
-    fn courtesy_yields_to_the_request_it_comes_with() {
+    /// The shipped catalog's ranking of a raw message (normalised as the engine does).
+    fn shipped_intent() -> impl Fn(&str) -> String {
         let c = Catalog::shipped().unwrap();
-        let intent = |t: &str| {
+        move |t| {
             let n = c.normalizer.normalize(t);
             rank(&c, &c.patterns.matches(&n.text)).intent
-        };
+        }
+    }
+
+    #[test]
+    fn courtesy_yields_to_the_request_it_comes_with() {
+        let intent = shipped_intent();
         assert_eq!(intent("怎么注销微信 谢谢"), "account_deletion");
         assert_eq!(
             intent("delete wechat account steps, thanks"),
@@ -124,11 +129,7 @@ mod tests {
     fn english_ban_words_start_a_word() {
         // `unblock` holds `block`: read as a ban word, a warning against paying for unblocking
         // was answered with the payment-restriction steps.
-        let c = Catalog::shipped().unwrap();
-        let intent = |t: &str| {
-            let n = c.normalizer.normalize(t);
-            rank(&c, &c.patterns.matches(&n.text)).intent
-        };
+        let intent = shipped_intent();
         for t in [
             "Don't pay anyone to unblock your WeChat, use the official appeal",
             "beware of people who offer to unblock your account for money",

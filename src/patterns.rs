@@ -50,6 +50,7 @@ pub enum Owner {
     Veto(usize),
     Signal(usize),
     Context(usize),
+    Route(usize),
 }
 
 /// One pattern parsed and compiled, not yet numbered into the catalog's tables.

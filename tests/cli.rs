@@ -244,3 +244,19 @@ fn classify_with_several_workers_answers_every_line_in_input_order() {
         }
     }
 }
+
+#[test]
+fn check_names_a_route_to_a_node_that_does_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    copy_intents(d.path());
+    rewrite(
+        &d.path().join("unblock.toml"),
+        "next = \"self_unblock.face\" }",
+        "next = \"self_unblock.fase\" }",
+    );
+    let err = check_fails(d.path());
+    assert!(
+        err.contains("intent `self_unblock` route: leads to unknown node `self_unblock.fase`"),
+        "{err}"
+    );
+}

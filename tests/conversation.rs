@@ -321,3 +321,59 @@ fn a_choice_can_be_typed_out_instead_of_numbered() {
     let r = s.turn("test", "kim", "Face verification", false).unwrap();
     assert_eq!(r.node, "self_unblock.face");
 }
+
+#[test]
+fn a_step_that_did_not_work_leads_to_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let turn = |text: &str| s.turn("test", "carol", text, false).unwrap();
+    // Named outright, the face check is answered by its own node, not the whole procedure.
+    let r = turn("人脸识别一直失败 解不了封");
+    assert_eq!(
+        (r.intent.as_str(), r.node.as_str()),
+        ("self_unblock", "self_unblock.face")
+    );
+    // A bare "still not working" carries on the flow the user is in: face → a helper → appeal.
+    assert_eq!(turn("还是不行").node, "self_unblock.friend");
+    assert_eq!(turn("还是不行").node, "appeal");
+    // A clear request for something else is not taken for the flow's next step.
+    let r = turn("算了 我想注销微信");
+    assert_eq!(r.node, "account_deletion");
+    assert_eq!(
+        turn("注销按钮是灰色的 点不了").node,
+        "account_deletion.grey"
+    );
+}
+
+#[test]
+fn routes_do_not_apply_outside_their_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    // Nowhere yet: "still not working" says nothing, so it is not taken for any flow's step.
+    let r = s.turn("test", "dave", "还是不行", false).unwrap();
+    assert_eq!(r.intent, "out_of_scope");
+    assert!(
+        !r.node.starts_with("self_unblock") && r.node != "appeal",
+        "{}",
+        r.node
+    );
+    // In English, at the appeal: asking what to prepare gets the materials node.
+    let r = s
+        .turn(
+            "test",
+            "dave",
+            "I was banned by mistake and want to appeal",
+            false,
+        )
+        .unwrap();
+    assert_eq!(r.node, "appeal");
+    let r = s
+        .turn(
+            "test",
+            "dave",
+            "what evidence should i prepare for the appeal",
+            false,
+        )
+        .unwrap();
+    assert_eq!(r.node, "appeal.materials");
+}
