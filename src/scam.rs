@@ -171,27 +171,53 @@ pub fn indicators(text: &str) -> Vec<Indicator> {
         }
         IndicatorKind::Telegram => text.contains('@') || text.contains("t.me/"),
     };
-    let mut add = |kind: IndicatorKind, m: regex::Match| {
-        let value = m.as_str().split_whitespace().collect::<String>();
-        let ind = Indicator { kind, value };
-        if !out.contains(&ind) {
-            out.push(ind);
-        }
-    };
     for (kind, re) in INDICATORS.iter().filter(|(k, _)| possible(*k)) {
-        // The value is the first group that took part, or the whole match when the rule has no
-        // group: then no capture engine needs to run after the search.
-        if re.captures_len() == 1 {
-            re.find_iter(text).for_each(|m| add(*kind, m));
-            continue;
-        }
-        for c in re.captures_iter(text) {
-            if let Some(m) = c.iter().skip(1).flatten().next() {
-                add(*kind, m);
+        // Only the search runs, no capture engine: the value is read off the whole match.
+        for m in re.find_iter(text) {
+            let value = value_of(*kind, m.as_str())
+                .split_whitespace()
+                .collect::<String>();
+            let ind = Indicator { kind: *kind, value };
+            if !out.contains(&ind) {
+                out.push(ind);
             }
         }
     }
     out
+}
+
+/// What a rule of [`INDICATORS`] names in its whole match `m`: the text of its first group that
+/// took part, or all of `m` for a rule without one. Each group is the tail of the match, after
+/// a character the value cannot hold (a test holds this to the capture engine).
+fn value_of(kind: IndicatorKind, m: &str) -> &str {
+    match kind {
+        // `(?:^|\D)(1…)(?:\D|$)`: eleven digits, after the non-digit that may lead.
+        IndicatorKind::Phone => {
+            let lead = m
+                .chars()
+                .next()
+                .filter(|&c| c != '1')
+                .map_or(0, char::len_utf8);
+            let body = &m[lead..];
+            body.char_indices()
+                .nth(11)
+                .map_or(body, |(end, _)| &body[..end])
+        }
+        // `…[:=]?\s*(\d{5,11})`: the digits that end it (nothing before them is numeric).
+        IndicatorKind::Qq => &m[m.trim_end_matches(char::is_numeric).len()..],
+        // After `:` or `=` when there is one; else after `+v`, `加v` or `加微信`.
+        IndicatorKind::WechatId => match m.rfind([':', '=']) {
+            Some(at) => &m[at + 1..],
+            None => ["+v", "加v", "加微信"]
+                .iter()
+                .find_map(|p| m.strip_prefix(p))
+                .unwrap_or(m),
+        }
+        .trim_start(),
+        // After the `@` or the `t.me/`.
+        IndicatorKind::Telegram => m.rsplit(['@', '/']).next().unwrap_or(m),
+        IndicatorKind::Url | IndicatorKind::Amount => m,
+    }
 }
 
 /// Whether a negation word stands just before `start`, in the same clause.
@@ -375,6 +401,40 @@ mod tests {
             (IndicatorKind::Url, "http://wx-safe-center.top/a"),
         ] {
             assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
+        }
+    }
+
+    /// The value as the capture engine gives it: the first group that took part.
+    fn captured(kind: IndicatorKind, text: &str) -> Vec<String> {
+        let re = &INDICATORS.iter().find(|(k, _)| *k == kind).unwrap().1;
+        re.captures_iter(text)
+            .filter_map(|c| c.iter().skip(1).flatten().next().or_else(|| c.get(0)))
+            .map(|m| m.as_str().to_owned())
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Reading the value off the whole match gives what the rule's group captures, on text
+        /// made of the rules' own pieces.
+        #[test]
+        fn values_read_off_the_match_are_the_groups(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "1", "3", "8", "0", "9", "13812345678", "12345", "١", "٣", "²", "qq", "q号", "扣扣",
+                "企鹅", "+q", "加q", "号", "微信", "微信号", "+v", "加v", "加微信", "v", ":", "=",
+                " ", "\u{3000}", "@", "t.me/", "a", "b_", "-", "x9", "jf8899", ".", "www.", "http://",
+                "wx-safe.top", "元", "块", "$", "¥", "usdt", "。", ",", "\n", "解封",
+            ]),
+            0..14,
+        )) {
+            let text: String = parts.concat();
+            for (kind, re) in INDICATORS.iter() {
+                let read: Vec<String> = re
+                    .find_iter(&text)
+                    .map(|m| value_of(*kind, m.as_str()).to_owned())
+                    .collect();
+                proptest::prop_assert_eq!(read, captured(*kind, &text), "{:?} in {:?}", kind, text);
+            }
         }
     }
 
