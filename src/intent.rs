@@ -126,6 +126,17 @@ mod tests {
     }
 
     #[test]
+    fn a_success_told_back_is_thanked_unless_it_asks_for_more() {
+        let intent = shipped_intent();
+        assert_eq!(intent("我的号昨天解封了,谢谢大家"), "thanks");
+        assert_eq!(intent("我的号解封成功了,全程自己刷脸,没花一分钱"), "thanks");
+        assert_eq!(intent("my account is unblocked now, thanks!"), "thanks");
+        // Banned again, or another problem left: the request is answered.
+        assert_eq!(intent("已经解封了 又被封了怎么办"), "self_unblock");
+        assert_eq!(intent("解封成功了 但是朋友圈还是用不了"), "appeal");
+    }
+
+    #[test]
     fn english_ban_words_start_a_word() {
         // `unblock` holds `block`: read as a ban word, a warning against paying for unblocking
         // was answered with the payment-restriction steps.
