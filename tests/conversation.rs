@@ -377,3 +377,28 @@ fn routes_do_not_apply_outside_their_flow() {
         .unwrap();
     assert_eq!(r.node, "appeal.materials");
 }
+
+#[test]
+fn someone_who_already_paid_gets_the_victims_steps_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    for (user, text) in [
+        ("erin", "微信被封了 网上找了个解封的 交了200 现在他不回我了"),
+        (
+            "erin2",
+            "i paid a guy 50 usd to unban my wechat and he blocked me",
+        ),
+    ] {
+        let r = s.turn("test", user, text, false).unwrap();
+        assert_eq!(
+            (r.intent.as_str(), r.node.as_str()),
+            ("report_scam", "scam_victim"),
+            "{text}"
+        );
+    }
+    // Only asking about an offer: the report answer, which asks for the message.
+    let r = s
+        .turn("test", "frank", "有人说花300块就能帮我解封,是真的吗", false)
+        .unwrap();
+    assert_eq!(r.node, "report_scam");
+}
