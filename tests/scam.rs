@@ -199,3 +199,26 @@ fn someone_posing_as_support_is_reported_when_retold() {
         assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
     }
 }
+
+#[test]
+fn a_sum_named_in_a_question_is_not_a_price() {
+    // A bare amount makes a price only next to the unblocking it would pay for; a fee word
+    // (deposit, fee) may stand a little way off.
+    let e = engine();
+    for msg in [
+        "申诉需要准备什么材料 3969元",
+        "解封要找几个好友 3476元",
+        "申诉需要准备什么材料 我号里还有3969元",
+    ] {
+        let a = e.analyze(msg);
+        assert_ne!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
+    }
+    for msg in [
+        "解封需要先交500保证金",
+        "申诉加急 只要200元",
+        "解封300元 包成功",
+    ] {
+        let a = e.analyze(msg);
+        assert_eq!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
+    }
+}
