@@ -357,6 +357,9 @@ pub struct Catalog {
     pub commands: HashMap<String, String>,
     pub routes: Vec<Route>,
     pub patterns: Patterns,
+    /// The routes' patterns, apart: only a turn that may take a route reads them, not every
+    /// analysis (`classify` has no use for them).
+    pub route_patterns: Patterns,
 }
 
 /// One problem in the catalog.
@@ -804,9 +807,8 @@ impl Builder {
             .filter(|(v, _)| !v.is_ascii())
             .cloned()
             .collect();
-        let mut sources = Vec::new();
-        let mut owners = Vec::new();
-        let mut each: Vec<Compiled> = Vec::new();
+        // (compiled, source, owner) of the analysis's patterns, and of the routes'.
+        let mut sets: [(Vec<Compiled>, Vec<String>, Vec<Owner>); 2] = Default::default();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
             let expanded = match self.expand(&p) {
@@ -827,9 +829,10 @@ impl Builder {
             }
             match Patterns::compile(&expanded) {
                 Ok(c) => {
-                    each.push(c);
-                    sources.push(p);
-                    owners.push(owner);
+                    let set = &mut sets[usize::from(matches!(owner, Owner::Route(_)))];
+                    set.0.push(c);
+                    set.1.push(p);
+                    set.2.push(owner);
                 }
                 Err(e) => {
                     let msg = e.to_string().replace('\n', " ");
@@ -837,13 +840,11 @@ impl Builder {
                 }
             }
         }
-        let patterns = match Patterns::new(each, sources, owners) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                self.err(ALL, "patterns", e);
-                None
-            }
-        };
+        let [patterns, route_patterns] = sets.map(|(each, sources, owners)| {
+            Patterns::new(each, sources, owners)
+                .map_err(|e| self.err(ALL, "patterns", e))
+                .ok()
+        });
         errs.append(&mut self.errs);
         let normalizer = normalizer?;
         for (_, node) in self.nodes.values_mut() {
@@ -866,6 +867,7 @@ impl Builder {
             commands: self.commands,
             routes: self.routes,
             patterns: patterns?,
+            route_patterns: route_patterns?,
         })
     }
 }

@@ -36,9 +36,6 @@ pub struct Analysis {
     pub secrets: Vec<SecretKind>,
     pub intent: IntentResult,
     pub scam: ScamResult,
-    /// The catalog's routes ([`crate::catalog::Route`]) whose patterns fired, in catalog order.
-    #[serde(skip)]
-    pub routes: Vec<usize>,
 }
 
 /// What a turn produced.
@@ -122,14 +119,6 @@ impl Engine {
                 ranked
             }
         };
-        let mut routes: Vec<usize> = matched
-            .iter()
-            .filter_map(|&p| match c.patterns.owner[p] {
-                Owner::Route(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        routes.dedup();
         Analysis {
             redacted: guarded.redacted,
             text: guarded.text,
@@ -137,7 +126,6 @@ impl Engine {
             secrets: guarded.secrets,
             intent,
             scam,
-            routes,
         }
     }
 
@@ -339,9 +327,15 @@ impl Engine {
                 .iter()
                 .position(|i| i.entry.as_deref() == Some(root))
         }?;
-        a.routes
-            .iter()
-            .map(|&r| &c.routes[r])
+        // The routes' patterns are matched here, on the text the analysis matched: in catalog
+        // order, as the routes are.
+        c.route_patterns
+            .matches(&a.text)
+            .into_iter()
+            .filter_map(|p| match c.route_patterns.owner[p] {
+                Owner::Route(r) => Some(&c.routes[r]),
+                _ => None,
+            })
             .find(|r| {
                 r.intent == flow
                     && here != Some(r.next.as_str())

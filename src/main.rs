@@ -223,7 +223,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     c.intents.len(),
                     c.nodes.len(),
                     c.signals.len(),
-                    c.patterns.len()
+                    c.patterns.len() + c.route_patterns.len()
                 );
                 Ok(ExitCode::SUCCESS)
             } else {
