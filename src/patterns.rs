@@ -331,7 +331,7 @@ impl Scan {
     fn word_bits(&self) -> &[u64] {
         self.word.get_or_init(|| {
             if self.small {
-                let w = char_words(&self.chars, |c| c.is_ascii_alphanumeric() || c == '_');
+                let w = char_words(&self.chars, positions::is_word_char);
                 let w = positions::low_bits(&w);
                 return low_words((w ^ w << 1) & Bits::full(self.n()));
             }

@@ -43,11 +43,16 @@ pub(super) trait Positions: Clone + PartialEq {
     fn until(&self, at: u32) -> Self;
 }
 
-/// ASCII word boundary (`(?-u:\b)`): every non-ASCII character counts as a non-word one.
+/// A word character of `(?-u:\b)`: every non-ASCII character counts as a non-word one.
+pub(super) fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// ASCII word boundary (`(?-u:\b)`).
 pub(super) fn word_boundary(chars: &[char], p: u32) -> bool {
     let word = |i: Option<usize>| {
         i.and_then(|i| chars.get(i))
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .is_some_and(|&c| is_word_char(c))
     };
     let p = p as usize;
     word(p.checked_sub(1)) != word(Some(p))
