@@ -341,6 +341,10 @@ pub struct ScamSettings {
     pub negations: WordSet,
     pub official_domains: Vec<String>,
     pub link_claims: Vec<String>,
+    /// The signals computed in code (`lookalike_link`, `known_contact`), when the catalog
+    /// defines them: found once at load, not by name on every message.
+    pub lookalike_link: Option<usize>,
+    pub known_contact: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -558,6 +562,8 @@ impl Builder {
                 negations,
                 official_domains: s.official_domains,
                 link_claims: s.link_claims,
+                lookalike_link: None,
+                known_contact: None,
             });
         }
         for i in doc.intent {
@@ -808,7 +814,7 @@ impl Builder {
             .cloned()
             .collect();
         // (compiled, source, owner) of the analysis's patterns, and of the routes'.
-        let mut sets: [(Vec<Compiled>, Vec<String>, Vec<Owner>); 2] = Default::default();
+        let mut sets: [(Vec<Compiled>, Vec<std::sync::Arc<str>>, Vec<Owner>); 2] = Default::default();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
             let expanded = match self.expand(&p) {
@@ -831,7 +837,7 @@ impl Builder {
                 Ok(c) => {
                     let set = &mut sets[usize::from(matches!(owner, Owner::Route(_)))];
                     set.0.push(c);
-                    set.1.push(p);
+                    set.1.push(p.into());
                     set.2.push(owner);
                 }
                 Err(e) => {
@@ -855,13 +861,17 @@ impl Builder {
                     .collect();
             }
         }
+        let mut scam = self.scam?;
+        let builtin = |name: &str| self.signals.iter().position(|s| s.name == name);
+        scam.lookalike_link = builtin("lookalike_link");
+        scam.known_contact = builtin("known_contact");
         Some(Catalog {
             normalizer,
             intents: self.intents,
             nodes: self.nodes.into_iter().map(|(k, (_, n))| (k, n)).collect(),
             signals: self.signals,
             contexts: self.contexts,
-            scam: self.scam?,
+            scam,
             notices: self.notices,
             texts: self.texts,
             commands: self.commands,

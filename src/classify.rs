@@ -19,7 +19,7 @@ struct Out<'a> {
     lang: Option<&'static str>,
     scam: &'a ScamResult,
     secrets: Vec<&'static str>,
-    patterns: &'a [String],
+    patterns: &'a [std::sync::Arc<str>],
 }
 
 #[derive(Serialize)]

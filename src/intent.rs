@@ -19,7 +19,7 @@ pub const MIN_SCORE: f32 = 0.5;
 pub struct Candidate {
     pub intent: String,
     pub score: f32,
-    pub patterns: Vec<String>,
+    pub patterns: Vec<std::sync::Arc<str>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

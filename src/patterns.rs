@@ -220,7 +220,8 @@ pub struct Patterns {
     pattern_branches: Vec<std::ops::Range<u32>>,
     /// Each pattern compiled once at load: quotes its evidence, and is the fallback.
     each: Vec<Regex>,
-    pub source: Vec<String>,
+    /// Each pattern as written: shared, since every analysis names the ones that fired.
+    pub source: Vec<std::sync::Arc<str>>,
     pub owner: Vec<Owner>,
 }
 
@@ -592,7 +593,7 @@ impl Patterns {
 
     pub fn new(
         compiled: Vec<Compiled>,
-        source: Vec<String>,
+        source: Vec<std::sync::Arc<str>>,
         owner: Vec<Owner>,
     ) -> Result<Patterns, String> {
         let mut lits = Literals::default();
@@ -1238,7 +1239,7 @@ mod tests {
         let compiled = src.iter().map(|s| Patterns::compile(s).unwrap()).collect();
         Patterns::new(
             compiled,
-            src.iter().map(|s| s.to_string()).collect(),
+            src.iter().map(|&s| s.into()).collect(),
             (0..src.len()).map(Owner::Strong).collect(),
         )
         .unwrap()

@@ -296,8 +296,7 @@ pub fn detect(
         }
     }
     let indicators = indicators(text);
-    let builtin = |name: &str| catalog.signals.iter().position(|s| s.name == name);
-    if let Some(s) = builtin("lookalike_link") {
+    if let Some(s) = settings.lookalike_link {
         // Asked only of a message that names a link (most do not).
         let claims_official = std::cell::LazyCell::new(|| {
             settings
@@ -318,7 +317,7 @@ pub fn detect(
             }
         }
     }
-    if let Some(s) = builtin("known_contact") {
+    if let Some(s) = settings.known_contact {
         let named: Vec<String> = known
             .iter()
             .filter(|(_, n)| *n > 0)
