@@ -814,7 +814,8 @@ impl Builder {
             .cloned()
             .collect();
         // (compiled, source, owner) of the analysis's patterns, and of the routes'.
-        let mut sets: [(Vec<Compiled>, Vec<std::sync::Arc<str>>, Vec<Owner>); 2] = Default::default();
+        let mut sets: [(Vec<Compiled>, Vec<std::sync::Arc<str>>, Vec<Owner>); 2] =
+            Default::default();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
             let expanded = match self.expand(&p) {

@@ -196,7 +196,7 @@ impl Engine {
                 prefix = Some(c.text("language_set", l).to_owned());
                 st.node.clone().unwrap_or_else(|| "menu".into())
             }
-            Move::Free if st.awaiting_report => {
+            Move::Free if st.awaiting_report && self.is_the_report(&st, a) => {
                 report = true;
                 reasons = true;
                 "report_recorded".into()
@@ -342,6 +342,21 @@ impl Engine {
                     && (r.from.is_empty() || here.is_some_and(|h| r.from.iter().any(|f| f == h)))
             })
             .map(|r| r.next.clone())
+    }
+
+    /// Whether the message sent after the request to paste a scam is that scam. A message with
+    /// anything suspicious in it, a retelling of the scam (what they said, what they asked
+    /// for), or one that asks nothing is recorded; the person's own next step is answered
+    /// instead and nothing is recorded: a clear other request (`怎么注销`), or a turn a route
+    /// takes (`我已经给了他100了`, `怎么报警`).
+    fn is_the_report(&self, st: &State, a: &Analysis) -> bool {
+        let it = &a.intent;
+        let retold = matches!(
+            it.intent.as_str(),
+            "report_scam" | "share_secret" | "out_of_scope"
+        );
+        a.scam.verdict != Verdict::Clean
+            || self.route(st, a).is_none() && (retold || it.confidence < CLARIFY_BELOW)
     }
 
     fn entry(&self, intent: &str) -> String {

@@ -402,3 +402,56 @@ fn someone_who_already_paid_gets_the_victims_steps_first() {
         .unwrap();
     assert_eq!(r.node, "report_scam");
 }
+
+#[test]
+fn the_midnight_conversation_reaches_the_victims_steps_and_records_nothing_it_should_not() {
+    // The user the product is for: banned, offered a paid unblock, already paid part of it.
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let r = s
+        .turn("test", "hana", "vx被封了怎么办 有人说300能解", false)
+        .unwrap();
+    assert_eq!(r.node, "self_unblock");
+    assert!(
+        r.notices.iter().any(|n| n.contains("免费")),
+        "{:?}",
+        r.notices
+    );
+    let r = s.turn("test", "hana", "我已经给了他100了", false).unwrap();
+    assert_eq!(r.node, "scam_victim", "{}", r.text);
+    // The scam's answer asks for the message; what the person says next is theirs to ask.
+    let r = s
+        .turn("test", "ivan", "我要举报一个代解封的骗子", false)
+        .unwrap();
+    assert_eq!(r.node, "report_scam");
+    let r = s.turn("test", "ivan", "他现在不回我了", false).unwrap();
+    assert_eq!(r.node, "scam_victim", "{}", r.text);
+    let r = s
+        .turn("test", "judy", "我要举报一个代解封的骗子", false)
+        .unwrap();
+    assert_eq!(r.node, "report_scam");
+    let r = s
+        .turn("test", "judy", "算了 我想问一下怎么注销微信", false)
+        .unwrap();
+    assert_eq!(r.node, "account_deletion", "{}", r.text);
+    assert!(!r.reported);
+    let r = s
+        .turn("test", "kim", "我要举报一个代解封的骗子", false)
+        .unwrap();
+    assert_eq!(r.node, "report_scam");
+    let r = s.turn("test", "kim", "怎么报警", false).unwrap();
+    assert_eq!(r.node, "scam_victim", "{}", r.text);
+    assert!(!r.reported);
+    assert!(s.store().reports(0, 0, 100).unwrap().is_empty());
+    // The pasted message itself is still checked and recorded.
+    let r = s
+        .turn("test", "lee", "我要举报一个代解封的骗子", false)
+        .unwrap();
+    assert_eq!(r.node, "report_scam");
+    let r = s
+        .turn("test", "lee", "专业解封 加V jf8899 先付200", false)
+        .unwrap();
+    assert_eq!(r.node, "report_recorded");
+    assert!(r.reported);
+    assert_eq!(s.store().reports(0, 0, 100).unwrap().len(), 1);
+}
