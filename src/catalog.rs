@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -814,8 +815,7 @@ impl Builder {
             .cloned()
             .collect();
         // (compiled, source, owner) of the analysis's patterns, and of the routes'.
-        let mut sets: [(Vec<Compiled>, Vec<std::sync::Arc<str>>, Vec<Owner>); 2] =
-            Default::default();
+        let mut sets: [(Vec<Compiled>, Vec<Arc<str>>, Vec<Owner>); 2] = Default::default();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
             let expanded = match self.expand(&p) {
