@@ -348,6 +348,9 @@ pub struct ScamSettings {
     pub known_contact: Option<usize>,
 }
 
+/// A set of patterns as loading gathers them: compiled, as written, and whose each is.
+type Gathered = (Vec<Compiled>, Vec<Arc<str>>, Vec<Owner>);
+
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub normalizer: Normalizer,
@@ -814,8 +817,8 @@ impl Builder {
             .filter(|(v, _)| !v.is_ascii())
             .cloned()
             .collect();
-        // (compiled, source, owner) of the analysis's patterns, and of the routes'.
-        let mut sets: [(Vec<Compiled>, Vec<Arc<str>>, Vec<Owner>); 2] = Default::default();
+        // The analysis's patterns, and the routes'.
+        let mut sets: [Gathered; 2] = Default::default();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
             let expanded = match self.expand(&p) {
