@@ -89,7 +89,8 @@ impl Engine {
     ) -> Analysis {
         let c = &self.catalog;
         let normalized = c.normalizer.normalize(raw);
-        let lang = detect_lang(&normalized.text);
+        // Of what was written: the normalised text spells the app's name `微信` even in English.
+        let lang = detect_lang(raw);
         let guarded = guard::guard(normalized);
         let matched: Vec<usize> = c.patterns.matches(&guarded.text);
         let mut scam = scam::detect(c, &guarded.text, &matched, &[]);

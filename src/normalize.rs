@@ -455,14 +455,15 @@ fn bridge(raw: &str, chars: &[(char, u32)]) -> Normalized {
 }
 
 /// The language a message is written in, when it says: any Chinese character makes it Chinese;
-/// two or more Latin letters and no Chinese make it English; digits alone say nothing.
+/// two or more Latin letters (full-width ones too) and no Chinese make it English; digits alone
+/// say nothing. Read it off the message as written, before aliases (`wechat` → `微信`).
 pub fn detect_lang(text: &str) -> Option<crate::Lang> {
     let mut latin = 0;
     for c in text.chars() {
         if is_han(c) {
             return Some(crate::Lang::Zh);
         }
-        if c.is_ascii_alphabetic() {
+        if c.is_ascii_alphabetic() || matches!(c, 'Ａ'..='Ｚ' | 'ａ'..='ｚ') {
             latin += 1;
         }
     }
@@ -624,5 +625,9 @@ mod tests {
         assert_eq!(detect_lang("vx被封了"), Some(crate::Lang::Zh));
         assert_eq!(detect_lang("hello"), Some(crate::Lang::En));
         assert_eq!(detect_lang("123"), None);
+        assert_eq!(
+            detect_lang("ｗｅｃｈａｔ ｂａｎｎｅｄ"),
+            Some(crate::Lang::En)
+        );
     }
 }

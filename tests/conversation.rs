@@ -455,3 +455,25 @@ fn the_midnight_conversation_reaches_the_victims_steps_and_records_nothing_it_sh
     assert!(r.reported);
     assert_eq!(s.store().reports(0, 0, 100).unwrap().len(), 1);
 }
+
+#[test]
+fn an_english_message_naming_the_app_is_answered_in_english() {
+    // Normalisation spells `wechat` as `微信`; the language is the one the person wrote in.
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let r = s
+        .turn(
+            "test",
+            "mona",
+            "my wechat got banned, a guy says he can fix it for 50 dollars",
+            false,
+        )
+        .unwrap();
+    assert!(r.text.is_ascii() || r.text.contains("Log in"), "{}", r.text);
+    assert!(!r.text.contains("登录"), "{}", r.text);
+    let r = s
+        .turn("test", "mona", "I already sent him 20", false)
+        .unwrap();
+    assert_eq!(r.node, "scam_victim", "{}", r.text);
+    assert!(r.text.contains("Pay nothing more"), "{}", r.text);
+}
