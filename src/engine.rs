@@ -197,14 +197,16 @@ impl Engine {
                 prefix = Some(c.text("language_set", l).to_owned());
                 st.node.clone().unwrap_or_else(|| "menu".into())
             }
-            Move::Free if st.awaiting_report && self.is_the_report(&st, a) => {
-                report = true;
-                reasons = true;
-                "report_recorded".into()
-            }
             Move::Free => {
                 let it = &a.intent;
-                if it.intent == "share_secret"
+                // Matched at most once a turn: the report check and the flow both ask.
+                let found = std::cell::OnceCell::new();
+                let route = || found.get_or_init(|| self.route(&st, a)).clone();
+                if st.awaiting_report && is_the_report(route().is_some(), a) {
+                    report = true;
+                    reasons = true;
+                    "report_recorded".into()
+                } else if it.intent == "share_secret"
                     || it.intent == "report_scam" && a.scam.verdict == Verdict::Scam
                 {
                     report = a.scam.verdict == Verdict::Scam;
@@ -218,7 +220,7 @@ impl Engine {
                     report = true;
                     reasons = true;
                     "scam_detected".into()
-                } else if let Some(next) = self.route(&st, a) {
+                } else if let Some(next) = route() {
                     routed = true;
                     next
                 } else if it.intent != "out_of_scope" && it.confidence >= CLARIFY_BELOW {
@@ -345,21 +347,6 @@ impl Engine {
             .map(|r| r.next.clone())
     }
 
-    /// Whether the message sent after the request to paste a scam is that scam. A message with
-    /// anything suspicious in it, a retelling of the scam (what they said, what they asked
-    /// for), or one that asks nothing is recorded; the person's own next step is answered
-    /// instead and nothing is recorded: a clear other request (`怎么注销`), or a turn a route
-    /// takes (`我已经给了他100了`, `怎么报警`).
-    fn is_the_report(&self, st: &State, a: &Analysis) -> bool {
-        let it = &a.intent;
-        let retold = matches!(
-            it.intent.as_str(),
-            "report_scam" | "share_secret" | "out_of_scope"
-        );
-        a.scam.verdict != Verdict::Clean
-            || self.route(st, a).is_none() && (retold || it.confidence < CLARIFY_BELOW)
-    }
-
     fn entry(&self, intent: &str) -> String {
         self.catalog
             .intent(intent)
@@ -463,4 +450,18 @@ impl Engine {
         }
         errs
     }
+}
+
+/// Whether the message sent after the request to paste a scam is that scam. A message with
+/// anything suspicious in it, a retelling of the scam (what they said, what they asked for), or
+/// one that asks nothing is recorded; the person's own next step is answered instead and
+/// nothing is recorded: a clear other request (`怎么注销`), or a turn a route takes (`routed`:
+/// `我已经给了他100了`, `怎么报警`).
+fn is_the_report(routed: bool, a: &Analysis) -> bool {
+    let it = &a.intent;
+    let retold = matches!(
+        it.intent.as_str(),
+        "report_scam" | "share_secret" | "out_of_scope"
+    );
+    a.scam.verdict != Verdict::Clean || !routed && (retold || it.confidence < CLARIFY_BELOW)
 }
