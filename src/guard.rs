@@ -60,7 +60,11 @@ static PAYMENT: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 static CODE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"{CODE_WORD}[^\d\n]{{0,14}}?({DIGITS})(?:\D|$)")).expect("static regex")
+    // The code's length may come first: `验证码 6位数 839201`, `code (6 digits): 482913`.
+    Regex::new(&format!(
+        r"{CODE_WORD}[^\d\n]{{0,14}}?(?:\d{{1,2}}\s*(?:位数?|-?digits?)[^\d\n]{{0,8}}?)?({DIGITS})(?:\D|$)"
+    ))
+    .expect("static regex")
 });
 static CODE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
@@ -308,6 +312,16 @@ mod tests {
                 SecretKind::VerificationCode,
             ),
             (
+                "验证码 6位数 839201 发给你了",
+                "839201",
+                SecretKind::VerificationCode,
+            ),
+            (
+                "the code (6 digits) is 504112",
+                "504112",
+                SecretKind::VerificationCode,
+            ),
+            (
                 "我的密码是abc12345,你帮我登录试试",
                 "abc12345",
                 SecretKind::Password,
@@ -346,6 +360,7 @@ mod tests {
             "my password is wrong",
             "一个月能申请几次解封",
             "官方不会向您索要验证码",
+            "验证码是6位数还是4位数",
             "解封需要先交500保证金",
         ] {
             let out = g(msg);
