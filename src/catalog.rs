@@ -232,6 +232,9 @@ struct ScamDoc {
     scam_at: f32,
     suspicious_at: f32,
     negations: Vec<String>,
+    /// Phrases that hold a negation word and deny nothing after them (`别担心`, `不用等`).
+    #[serde(default)]
+    not_negating: Vec<String>,
     official_domains: Vec<String>,
     #[serde(default)]
     link_claims: Vec<String>,
@@ -309,18 +312,41 @@ pub struct ContextDef {
 #[derive(Debug, Clone)]
 pub struct WordSet {
     finder: aho_corasick::AhoCorasick,
+    /// Phrases in which a word of the set does not count (`别担心` for `别`).
+    except: Option<aho_corasick::AhoCorasick>,
 }
+
+/// How far (in bytes) a phrase of [`WordSet`]'s exceptions may reach on either side of a word.
+const EXCEPT_REACH: usize = 24;
 
 impl WordSet {
     pub fn new(words: Vec<String>) -> Result<WordSet, aho_corasick::BuildError> {
+        WordSet::except(words, Vec::new())
+    }
+
+    /// A set whose words do not count inside one of `phrases`.
+    pub fn except(
+        words: Vec<String>,
+        phrases: Vec<String>,
+    ) -> Result<WordSet, aho_corasick::BuildError> {
+        let except = if phrases.is_empty() {
+            None
+        } else {
+            Some(
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(&phrases)?,
+            )
+        };
         Ok(WordSet {
             finder: aho_corasick::AhoCorasick::new(&words)?,
+            except,
         })
     }
 
     /// Whether one of the words stands in `text[range]`, other than a one-character word
-    /// between a character and its repeat: `要不要`, `收不收`, `有没有` ask a question and deny
-    /// nothing.
+    /// between a character and its repeat (`要不要`, `收不收`, `有没有` ask a question and deny
+    /// nothing) and a word inside one of the exceptions.
     pub fn any_in(&self, text: &str, range: std::ops::Range<usize>) -> bool {
         self.finder
             .find_iter(aho_corasick::Input::new(text).range(range))
@@ -330,8 +356,21 @@ impl WordSet {
                     let before = text[..m.start()].chars().next_back();
                     before.is_some() && before == text[m.end()..].chars().next()
                 };
-                !asks
+                !asks && !self.excepted(text, m.range())
             })
+    }
+
+    /// Whether `text[word]` lies inside one of the exceptions.
+    fn excepted(&self, text: &str, word: std::ops::Range<usize>) -> bool {
+        let Some(except) = &self.except else {
+            return false;
+        };
+        // Phrases are whole characters, so a search from inside a character finds none there.
+        let near =
+            word.start.saturating_sub(EXCEPT_REACH)..(word.end + EXCEPT_REACH).min(text.len());
+        except
+            .find_overlapping_iter(aho_corasick::Input::new(text).range(near))
+            .any(|p| p.start() <= word.start && word.end <= p.end())
     }
 }
 
@@ -556,7 +595,7 @@ impl Builder {
             if self.scam.is_some() {
                 self.err(file, "[scam]", "defined in two files");
             }
-            let negations = WordSet::new(s.negations).unwrap_or_else(|e| {
+            let negations = WordSet::except(s.negations, s.not_negating).unwrap_or_else(|e| {
                 self.err(file, "[scam]", format!("negations: {e}"));
                 WordSet::new(Vec::new()).expect("no words build an automaton")
             });

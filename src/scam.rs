@@ -447,6 +447,23 @@ mod tests {
     }
 
     #[test]
+    fn reassurance_denies_nothing_after_it() {
+        let words = || vec!["不".to_string(), "别".to_string()];
+        let plain = WordSet::new(words()).unwrap();
+        let calm = WordSet::except(words(), vec!["别担心".into(), "不用等".into()]).unwrap();
+        for t in ["别担心我能帮你解封", "不用等我能让你的号马上解封"] {
+            let at = t.find("解封").unwrap();
+            assert!(negated(t, at, &plain), "{t}");
+            assert!(!negated(t, at, &calm), "{t}");
+        }
+        // A negation of its own after the reassurance still counts.
+        let t = "别担心,官方解封不收费";
+        assert!(negated(t, t.find("收费").unwrap(), &calm));
+        let t = "别担心不收费";
+        assert!(negated(t, t.find("收费").unwrap(), &calm));
+    }
+
+    #[test]
     fn a_verb_set_against_its_negation_asks_and_does_not_deny() {
         let neg = WordSet::new(vec!["不".to_string(), "没".to_string()]).unwrap();
         for (t, word) in [
