@@ -321,7 +321,8 @@ impl Engine {
     fn route(&self, st: &State, a: &Analysis) -> Option<String> {
         let c = &self.catalog;
         let here = st.node.as_deref();
-        let flow = if a.intent.intent != "out_of_scope" && a.intent.confidence >= CLARIFY_BELOW {
+        let confident = a.intent.intent != "out_of_scope" && a.intent.confidence >= CLARIFY_BELOW;
+        let flow = if confident {
             c.intents.iter().position(|i| i.id == a.intent.intent)
         } else {
             // A node belongs to the flow of the intent whose entry its id begins with.
@@ -329,7 +330,10 @@ impl Engine {
             c.intents
                 .iter()
                 .position(|i| i.entry.as_deref() == Some(root))
-        }?;
+        };
+        if flow.is_none() && confident {
+            return None;
+        }
         // The routes' patterns are matched here, on the text the analysis matched: in catalog
         // order, as the routes are.
         c.route_patterns
@@ -340,9 +344,12 @@ impl Engine {
                 _ => None,
             })
             .find(|r| {
-                r.intent == flow
-                    && here != Some(r.next.as_str())
-                    && (r.from.is_empty() || here.is_some_and(|h| r.from.iter().any(|f| f == h)))
+                let at_from = here.is_some_and(|h| r.from.iter().any(|f| f == h));
+                let in_flow = Some(r.intent) == flow && (r.from.is_empty() || at_from);
+                // A route that names the nodes it leaves from also applies there to a message
+                // that is clearly for no intent, whichever flow those nodes belong to (the
+                // victim's steps belong to none: `钱还能要回来吗` said there).
+                here != Some(r.next.as_str()) && (in_flow || !confident && at_from)
             })
             .map(|r| r.next.clone())
     }

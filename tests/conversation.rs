@@ -477,3 +477,41 @@ fn an_english_message_naming_the_app_is_answered_in_english() {
     assert_eq!(r.node, "scam_victim", "{}", r.text);
     assert!(r.text.contains("Pay nothing more"), "{}", r.text);
 }
+
+#[test]
+fn no_friend_to_help_leads_to_the_non_friend_helper_then_its_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let turn = |text: &str| s.turn("test", "erin", text, false).unwrap();
+    assert_eq!(turn("我的号被封了").node, "self_unblock");
+    assert_eq!(turn("人脸识别一直失败").node, "self_unblock.face");
+    // Said in the flow, "no friend can help" is the next step, not a question out of scope.
+    let r = turn("我没有朋友能帮我");
+    assert_eq!(r.node, "self_unblock.friend");
+    assert!(r.text.contains("非好友辅助"), "{}", r.text);
+    assert_eq!(turn("身边一个朋友都没法帮").node, "unblock_helper_rules");
+}
+
+#[test]
+fn a_victim_asking_for_the_money_back_is_told_how_and_warned_of_the_second_scam() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let turn = |user: &str, text: &str| s.turn("test", user, text, false).unwrap();
+    let r = turn("gina", "我在网上找人解封 给了他300 现在联系不上了");
+    assert_eq!(r.node, "scam_victim");
+    // At the victim's steps (a node of no intent's flow), the bare question still has its answer.
+    let r = turn("gina", "钱还能要回来吗");
+    assert_eq!(
+        (r.intent.as_str(), r.node.as_str()),
+        ("out_of_scope", "scam_victim.money")
+    );
+    assert!(
+        r.text.contains("报警") && r.text.contains("第二次骗局"),
+        "{}",
+        r.text
+    );
+    // Said outright, from nowhere.
+    assert_eq!(turn("hank", "被骗的钱能追回吗").node, "scam_victim.money");
+    // Away from the victim's nodes the bare question is not taken for it.
+    assert_ne!(turn("ivan", "钱还能要回来吗").node, "scam_victim.money");
+}
