@@ -54,6 +54,7 @@ const REQUIRED_TEXTS: &[&str] = &[
     "restart",
     "back_empty",
     "language_set",
+    "still_here",
     // The messaging-app frontend's.
     "start",
     "help",
@@ -124,6 +125,18 @@ struct FileDoc {
     context: Vec<ContextDoc>,
     #[serde(default)]
     scam: Option<ScamDoc>,
+    #[serde(default)]
+    dialogue: Option<DialogueDoc>,
+}
+
+/// How a conversation goes on, whatever the flow.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DialogueDoc {
+    /// A message that only asks how to go on (`然后呢`, `看不懂`, `what now`): said at a step
+    /// with choices, the step is shown again instead of "out of scope".
+    #[serde(default)]
+    stay: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -609,6 +622,10 @@ impl Builder {
                 known_contact: None,
             });
         }
+        for p in doc.dialogue.unwrap_or_default().stay {
+            self.pats
+                .push((p, Owner::Stay, file.into(), "[dialogue] stay".into()));
+        }
         for i in doc.intent {
             let entry = format!("intent `{}`", i.id);
             if self.intents.iter().any(|x| x.id == i.id) {
@@ -856,7 +873,7 @@ impl Builder {
             .filter(|(v, _)| !v.is_ascii())
             .cloned()
             .collect();
-        // The analysis's patterns, and the routes'.
+        // The analysis's patterns, and the routes' (with the dialogue's `stay`).
         let mut sets: [Gathered; 2] = Default::default();
         let pats = std::mem::take(&mut self.pats);
         for (p, owner, file, entry) in pats {
@@ -878,7 +895,8 @@ impl Builder {
             }
             match Patterns::compile(&expanded) {
                 Ok(c) => {
-                    let set = &mut sets[usize::from(matches!(owner, Owner::Route(_)))];
+                    let set =
+                        &mut sets[usize::from(matches!(owner, Owner::Route(_) | Owner::Stay))];
                     set.0.push(c);
                     set.1.push(p.into());
                     set.2.push(owner);

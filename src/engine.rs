@@ -47,6 +47,15 @@ pub struct Turn {
     pub report: bool,
 }
 
+/// Where a route takes a free message.
+#[derive(Debug, Clone)]
+enum Step {
+    /// On to another node.
+    To(String),
+    /// Back to the node the user is at, shown again.
+    Stay(String),
+}
+
 pub struct Engine {
     catalog: Catalog,
 }
@@ -220,9 +229,15 @@ impl Engine {
                     report = true;
                     reasons = true;
                     "scam_detected".into()
-                } else if let Some(next) = route() {
+                } else if let Some(step) = route() {
                     routed = true;
-                    next
+                    match step {
+                        Step::To(next) => next,
+                        Step::Stay(here) => {
+                            prefix = Some(c.text("still_here", lang(&st)).to_owned());
+                            here
+                        }
+                    }
                 } else if it.intent != "out_of_scope" && it.confidence >= CLARIFY_BELOW {
                     self.entry(&it.intent)
                 } else if it.ranked.first().is_some_and(|t| t.score > 0.0) {
@@ -317,8 +332,9 @@ impl Engine {
 
     /// Where a free message goes within a flow, when a route of that flow fired: the flow of
     /// the intent the message is confidently for, or else (a bare "还是不行") the flow of the
-    /// node the user is at. A route never leads to where the user already is.
-    fn route(&self, st: &State, a: &Analysis) -> Option<String> {
+    /// node the user is at. A route never leads to where the user already is; a message for no
+    /// intent that only asks how to go on (`然后呢`, `看不懂`) stays there instead.
+    fn route(&self, st: &State, a: &Analysis) -> Option<Step> {
         let c = &self.catalog;
         let here = st.node.as_deref();
         let confident = a.intent.intent != "out_of_scope" && a.intent.confidence >= CLARIFY_BELOW;
@@ -336,10 +352,10 @@ impl Engine {
         }
         // The routes' patterns are matched here, on the text the analysis matched: in catalog
         // order, as the routes are.
-        c.route_patterns
-            .matches(&a.text)
-            .into_iter()
-            .filter_map(|p| match c.route_patterns.owner[p] {
+        let matched = c.route_patterns.matches(&a.text);
+        let owners = || matched.iter().map(|&p| c.route_patterns.owner[p]);
+        let to = owners()
+            .filter_map(|o| match o {
                 Owner::Route(r) => Some(&c.routes[r]),
                 _ => None,
             })
@@ -351,7 +367,16 @@ impl Engine {
                 // victim's steps belong to none: `钱还能要回来吗` said there).
                 here != Some(r.next.as_str()) && (in_flow || !confident && at_from)
             })
-            .map(|r| r.next.clone())
+            .map(|r| Step::To(r.next.clone()));
+        to.or_else(|| {
+            let node = c.nodes.get(here?)?;
+            // A step to stay at: one with somewhere to go, or waiting for a pasted scam; not the
+            // "out of scope" answer, nor the clarifying question (its choices are the turn's).
+            let stays = (!node.choices.is_empty() || node.report_mode)
+                && node.id != self.entry("out_of_scope");
+            (!confident && stays && owners().any(|o| o == Owner::Stay))
+                .then(|| Step::Stay(node.id.clone()))
+        })
     }
 
     fn entry(&self, intent: &str) -> String {

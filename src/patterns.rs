@@ -51,6 +51,8 @@ pub enum Owner {
     Signal(usize),
     Context(usize),
     Route(usize),
+    /// `[dialogue] stay`: the message asks how to go on from where the user is.
+    Stay,
 }
 
 /// One pattern parsed and compiled, not yet numbered into the catalog's tables.

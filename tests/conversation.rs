@@ -515,3 +515,39 @@ fn a_victim_asking_for_the_money_back_is_told_how_and_warned_of_the_second_scam(
     // Away from the victim's nodes the bare question is not taken for it.
     assert_ne!(turn("ivan", "钱还能要回来吗").node, "scam_victim.money");
 }
+
+#[test]
+fn asking_how_to_go_on_shows_the_step_again_instead_of_out_of_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let turn = |user: &str, text: &str| s.turn("test", user, text, false).unwrap();
+    assert_eq!(turn("jane", "vx被封了怎么办").node, "self_unblock");
+    for text in ["我现在该怎么办?", "然后呢。", "看不懂", "好的,接下来呢"] {
+        let r = turn("jane", text);
+        assert_eq!(r.node, "self_unblock", "{text}: {}", r.text);
+        assert!(r.text.starts_with("我们还在这一步"), "{text}: {}", r.text);
+        assert!(r.text.contains("人脸识别"), "{text}: {}", r.text);
+        assert!(!r.choices.is_empty(), "{text}");
+    }
+    // Staying does not fill the way back with the same step.
+    assert_eq!(turn("jane", "返回").node, "menu");
+    // A message about the step is still routed: the step did not work.
+    assert_eq!(turn("jane", "1").node, "self_unblock");
+    assert_eq!(turn("jane", "还是不行").node, "appeal");
+    // In English, at the appeal.
+    assert_eq!(
+        turn("kim", "I was wrongly banned, how do I appeal").node,
+        "appeal"
+    );
+    let r = turn("kim", "what now?");
+    assert_eq!(r.node, "appeal");
+    assert!(r.text.starts_with("We're still at this step"), "{}", r.text);
+    // Asked with no step to return to, it is still out of scope.
+    assert_eq!(turn("leo", "然后呢").node, "out_of_scope");
+    // While the bot waits for a pasted scam, asking how to go on is not recorded as the scam.
+    let r = turn("mia", "我想举报一个骗子");
+    assert_eq!(r.node, "report_scam", "{}", r.text);
+    let r = turn("mia", "然后呢");
+    assert_eq!(r.node, "report_scam");
+    assert!(!r.reported);
+}
