@@ -222,3 +222,56 @@ fn a_sum_named_in_a_question_is_not_a_price() {
         assert_eq!(a.scam.verdict, Verdict::Scam, "{msg}: {:?}", a.scam.signals);
     }
 }
+
+#[test]
+fn the_phone_bill_is_not_a_fee() {
+    // `欠费` (the phone is out of credit) and `话费` are the user's own bill, not a price.
+    let e = engine();
+    for msg in [
+        "解封要发短信 我手机欠费了发不出去怎么办",
+        "欠费停机了 解封短信发不了",
+    ] {
+        let a = e.analyze(msg);
+        assert_eq!(
+            a.scam.verdict,
+            Verdict::Clean,
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+        assert!(!a.scam.fee_mentioned, "{msg}: {:?}", a.scam.signals);
+    }
+    // A fee is still a fee when it is right after the unblocking it pays for.
+    for msg in ["解封费300", "解封需要交费吗"] {
+        let a = e.analyze(msg);
+        assert!(a.scam.fee_mentioned, "{msg}: {:?}", a.scam.signals);
+    }
+}
+
+#[test]
+fn a_code_asked_for_in_other_words_or_as_the_price_of_help_is_a_request() {
+    let e = engine();
+    for msg in [
+        "发我你收到的6位数字，我帮你把号解开",
+        "他说要我的登录密码才能帮我申诉",
+    ] {
+        let a = e.analyze(msg);
+        assert!(
+            a.scam.signals.iter().any(|s| s.name == "secret_request"),
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+    }
+    // Told by the user, it is a report; said to the user, a scam.
+    for msg in [
+        "他说要我的登录密码才能帮我申诉",
+        "someone asked me to send them the code I got by sms",
+    ] {
+        assert_eq!(e.analyze(msg).intent.intent, "report_scam", "{msg}");
+    }
+    assert_eq!(
+        e.analyze("发我你收到的6位数字，我帮你把号解开")
+            .scam
+            .verdict,
+        Verdict::Scam
+    );
+}
