@@ -48,12 +48,15 @@ pub struct Turn {
 }
 
 /// Where a route takes a free message.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Step {
     /// On to another node.
     To(String),
     /// Back to the node the user is at, shown again.
-    Stay(String),
+    Stay,
+    /// Back to the step before the answer the user is at (out of scope, a clarifying question),
+    /// shown again.
+    Resume,
 }
 
 pub struct Engine {
@@ -233,9 +236,15 @@ impl Engine {
                     routed = true;
                     match step {
                         Step::To(next) => next,
-                        Step::Stay(here) => {
+                        Step::Stay | Step::Resume => {
                             prefix = Some(c.text("still_here", lang(&st)).to_owned());
-                            here
+                            if step == Step::Resume {
+                                st.node = None; // do not push the detour we leave
+                                st.history.pop()
+                            } else {
+                                st.node.clone()
+                            }
+                            .unwrap_or_else(|| "menu".into())
                         }
                     }
                 } else if it.intent != "out_of_scope" && it.confidence >= CLARIFY_BELOW {
@@ -332,8 +341,8 @@ impl Engine {
 
     /// Where a free message goes within a flow, when a route of that flow fired: the flow of
     /// the intent the message is confidently for, or else (a bare "还是不行") the flow of the
-    /// node the user is at. A route never leads to where the user already is; a message for no
-    /// intent that only asks how to go on (`然后呢`, `看不懂`) stays there instead.
+    /// node the user is at. A route that leads where the user already is shows that step again,
+    /// as does a message for no intent that only asks how to go on (`然后呢`, `看不懂`).
     fn route(&self, st: &State, a: &Analysis) -> Option<Step> {
         let c = &self.catalog;
         let here = st.node.as_deref();
@@ -354,29 +363,50 @@ impl Engine {
         // order, as the routes are.
         let matched = c.route_patterns.matches(&a.text);
         let owners = || matched.iter().map(|&p| c.route_patterns.owner[p]);
-        let to = owners()
+        let mut applying = owners()
             .filter_map(|o| match o {
                 Owner::Route(r) => Some(&c.routes[r]),
                 _ => None,
             })
-            .find(|r| {
+            .filter(|r| {
                 let at_from = here.is_some_and(|h| r.from.iter().any(|f| f == h));
                 let in_flow = Some(r.intent) == flow && (r.from.is_empty() || at_from);
                 // A route that names the nodes it leaves from also applies there to a message
                 // that is clearly for no intent, whichever flow those nodes belong to (the
                 // victim's steps belong to none: `钱还能要回来吗` said there).
-                here != Some(r.next.as_str()) && (in_flow || !confident && at_from)
+                in_flow || !confident && at_from
+            });
+        // The first that leads elsewhere; failing that, one that leads where the user is
+        // already (`怎么报警` said at the victim's steps, which say it) shows it again.
+        let mut stays = false;
+        let to = applying.find(|r| {
+            let same = here == Some(r.next.as_str());
+            stays |= same;
+            !same
+        });
+        if let Some(r) = to {
+            return Some(Step::To(r.next.clone()));
+        }
+        if stays {
+            return Some(Step::Stay);
+        }
+        if confident || !owners().any(|o| o == Owner::Stay) {
+            return None;
+        }
+        // A step to stay at: one with somewhere to go, or waiting for a pasted scam; not the
+        // "out of scope" answer, nor the clarifying question (its choices are the turn's).
+        let stayable = |id: &str| {
+            c.nodes.get(id).is_some_and(|n| {
+                (!n.choices.is_empty() || n.report_mode) && n.id != self.entry("out_of_scope")
             })
-            .map(|r| Step::To(r.next.clone()));
-        to.or_else(|| {
-            let node = c.nodes.get(here?)?;
-            // A step to stay at: one with somewhere to go, or waiting for a pasted scam; not the
-            // "out of scope" answer, nor the clarifying question (its choices are the turn's).
-            let stays = (!node.choices.is_empty() || node.report_mode)
-                && node.id != self.entry("out_of_scope");
-            (!confident && stays && owners().any(|o| o == Owner::Stay))
-                .then(|| Step::Stay(node.id.clone()))
-        })
+        };
+        if stayable(here?) {
+            Some(Step::Stay)
+        } else {
+            // Asked after a detour (out of scope, thanks): the step before it.
+            let prev = st.history.last()?;
+            stayable(prev).then_some(Step::Resume)
+        }
     }
 
     fn entry(&self, intent: &str) -> String {

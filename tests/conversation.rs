@@ -551,3 +551,36 @@ fn asking_how_to_go_on_shows_the_step_again_instead_of_out_of_scope() {
     assert_eq!(r.node, "report_scam");
     assert!(!r.reported);
 }
+
+#[test]
+fn after_a_detour_or_at_a_step_already_given_the_user_keeps_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path());
+    let turn = |user: &str, text: &str| s.turn("test", user, text, false).unwrap();
+    // A question out of scope in the middle of the steps, then "what now": the steps again.
+    assert_eq!(turn("nina", "微信被封了").node, "self_unblock");
+    assert_eq!(turn("nina", "人脸识别一直过不了").node, "self_unblock.face");
+    assert_eq!(turn("nina", "朋友都不在身边").node, "self_unblock.friend");
+    assert_eq!(turn("nina", "今天天气怎么样").node, "out_of_scope");
+    let r = turn("nina", "那怎么办");
+    assert_eq!(r.node, "self_unblock.friend", "{}", r.text);
+    assert!(r.text.starts_with("我们还在这一步"), "{}", r.text);
+    // The detour is not a step to go back to.
+    assert_eq!(turn("nina", "返回").node, "self_unblock.face");
+    // The midnight story: the price named, the money sent, the police asked about at the
+    // victim's steps, which already say it: they are shown again, not the general answer.
+    let r = turn("omar", "有人说能帮我解封 要200");
+    assert_eq!(r.intent, "report_scam", "{}", r.text);
+    assert!(
+        r.notices.iter().any(|n| n.contains("免费")),
+        "{:?}",
+        r.notices
+    );
+    assert_eq!(turn("omar", "我已经转了").node, "scam_victim");
+    for text in ["他把我拉黑了", "怎么报警"] {
+        let r = turn("omar", text);
+        assert_eq!(r.node, "scam_victim", "{text}: {}", r.text);
+        assert!(r.text.starts_with("我们还在这一步"), "{text}: {}", r.text);
+    }
+    assert_eq!(turn("omar", "钱能要回来吗").node, "scam_victim.money");
+}
