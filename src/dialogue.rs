@@ -87,6 +87,14 @@ pub fn interpret(catalog: &Catalog, state: &State, normalized: &str) -> Move {
     Move::Free
 }
 
+/// The step before the current one, taken off the way back; the current one is not put on it
+/// (`enter` would otherwise push the node being left).
+pub fn back(state: &mut State) -> Option<String> {
+    let prev = state.history.pop()?;
+    state.node = None;
+    Some(prev)
+}
+
 /// The state after entering `node`, offering `offered` (the node's own choices unless given).
 pub fn enter(state: &mut State, node: &Node, offered: Option<Vec<String>>) {
     if let Some(prev) = state.node.take() {

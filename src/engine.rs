@@ -193,11 +193,8 @@ impl Engine {
                 prefix = Some(c.text("restart", lang(&st)).to_owned());
                 "menu".into()
             }
-            Move::Command(Command::Back) => match st.history.pop() {
-                Some(prev) => {
-                    st.node = None; // do not push the node we leave
-                    prev
-                }
+            Move::Command(Command::Back) => match dialogue::back(&mut st) {
+                Some(prev) => prev,
                 None => {
                     prefix = Some(c.text("back_empty", lang(&st)).to_owned());
                     "menu".into()
@@ -238,13 +235,12 @@ impl Engine {
                         Step::To(next) => next,
                         Step::Stay | Step::Resume => {
                             prefix = Some(c.text("still_here", lang(&st)).to_owned());
-                            if step == Step::Resume {
-                                st.node = None; // do not push the detour we leave
-                                st.history.pop()
+                            let shown = if step == Step::Resume {
+                                dialogue::back(&mut st) // the detour is left off the way back
                             } else {
                                 st.node.clone()
-                            }
-                            .unwrap_or_else(|| "menu".into())
+                            };
+                            shown.unwrap_or_else(|| "menu".into())
                         }
                     }
                 } else if it.intent != "out_of_scope" && it.confidence >= CLARIFY_BELOW {
