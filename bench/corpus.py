@@ -6,7 +6,7 @@ import json, os, random, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 seeds = []
-for path in [os.path.join(here, "..", "tests", "data", f) for f in ("probe-intents.jsonl", "probe-scam.jsonl")] + \
+for path in [os.path.join(here, "..", "corpus", f) for f in ("intents/probe.jsonl", "scam/probe.jsonl")] + \
         [os.path.join(here, "..", "..", "shared", "eval", f) for f in ("dev-intents.jsonl", "dev-scam.jsonl")]:
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:

@@ -251,6 +251,20 @@ struct ScamDoc {
     official_domains: Vec<String>,
     #[serde(default)]
     link_claims: Vec<String>,
+    /// The learned model's scam probability at which `similar_to_known_scams` fires.
+    #[serde(default = "default_learned_at")]
+    learned_at: f32,
+    /// … and at which it is sure enough to make a scam verdict alone.
+    #[serde(default = "default_learned_sure")]
+    learned_sure: f32,
+}
+
+fn default_learned_at() -> f32 {
+    0.5
+}
+
+fn default_learned_sure() -> f32 {
+    0.85
 }
 
 // ---- the compiled catalog --------------------------------------------------------------------
@@ -394,10 +408,14 @@ pub struct ScamSettings {
     pub negations: WordSet,
     pub official_domains: Vec<String>,
     pub link_claims: Vec<String>,
-    /// The signals computed in code (`lookalike_link`, `known_contact`), when the catalog
-    /// defines them: found once at load, not by name on every message.
+    pub learned_at: f32,
+    pub learned_sure: f32,
+    /// The signals computed in code (`lookalike_link`, `known_contact`,
+    /// `similar_to_known_scams`), when the catalog defines them: found once at load, not by
+    /// name on every message.
     pub lookalike_link: Option<usize>,
     pub known_contact: Option<usize>,
+    pub learned: Option<usize>,
 }
 
 /// A set of patterns as loading gathers them: compiled, as written, and whose each is.
@@ -618,8 +636,11 @@ impl Builder {
                 negations,
                 official_domains: s.official_domains,
                 link_claims: s.link_claims,
+                learned_at: s.learned_at,
+                learned_sure: s.learned_sure,
                 lookalike_link: None,
                 known_contact: None,
+                learned: None,
             });
         }
         for p in doc.dialogue.unwrap_or_default().stay {
@@ -926,6 +947,7 @@ impl Builder {
         let builtin = |name: &str| self.signals.iter().position(|s| s.name == name);
         scam.lookalike_link = builtin("lookalike_link");
         scam.known_contact = builtin("known_contact");
+        scam.learned = builtin("similar_to_known_scams");
         Some(Catalog {
             normalizer,
             intents: self.intents,

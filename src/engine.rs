@@ -12,6 +12,7 @@ use crate::catalog::{Catalog, CatalogError, CatalogErrors, Node, Owner};
 use crate::dialogue::{self, Command, Move, State};
 use crate::guard::{self, SecretKind};
 use crate::intent::{self, IntentResult};
+use crate::model::{self, Model, ModelError, Models};
 use crate::normalize::detect_lang;
 use crate::reply::{ChoiceOut, Reply};
 use crate::scam::{self, Indicator, ScamResult, Verdict};
@@ -21,6 +22,11 @@ use crate::Lang;
 pub const CLARIFY_BELOW: f32 = 0.45;
 /// Confidence at or above which a ticket may be answered without a person.
 pub const DEFLECT_AT: f32 = 0.7;
+/// The fewest n-grams (about five characters) a message needs for the learned scam model to
+/// speak.
+const MIN_SCAM_FEATURES: usize = 12;
+/// … and the learned intent model (three characters).
+const MIN_INTENT_FEATURES: usize = 6;
 /// Longest message accepted, in bytes; frontends refuse longer ones with a clear error.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
@@ -50,8 +56,8 @@ pub struct Turn {
 /// Where a route takes a free message.
 #[derive(Debug, Clone, PartialEq)]
 enum Step {
-    /// On to another node.
-    To(String),
+    /// On to another node, by a route of this intent.
+    To(String, usize),
     /// Back to the node the user is at, shown again.
     Stay,
     /// Back to the step before the answer the user is at (out of scope, a clarifying question),
@@ -61,6 +67,16 @@ enum Step {
 
 pub struct Engine {
     catalog: Catalog,
+    /// The learned matcher; `None` runs the catalog alone.
+    models: Option<Models>,
+}
+
+fn model_error(e: ModelError) -> CatalogErrors {
+    CatalogErrors(vec![CatalogError {
+        file: "model".into(),
+        entry: String::new(),
+        message: e.to_string(),
+    }])
 }
 
 impl Engine {
@@ -70,12 +86,17 @@ impl Engine {
     pub fn shipped() -> Result<Engine, CatalogErrors> {
         Ok(Engine {
             catalog: Catalog::shipped()?,
+            models: Models::shipped().map_err(model_error)?,
         })
     }
 
-    /// Refuses a catalog whose replies ask for a secret or a payment.
+    /// Refuses a catalog whose replies ask for a secret or a payment. The shipped models come
+    /// with it (their labels are matched to its intents by id).
     pub fn new(catalog: Catalog) -> Result<Engine, CatalogErrors> {
-        let engine = Engine { catalog };
+        let engine = Engine {
+            catalog,
+            models: Models::shipped().map_err(model_error)?,
+        };
         let errs = engine.audit_replies();
         if errs.is_empty() {
             Ok(engine)
@@ -86,6 +107,15 @@ impl Engine {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The same engine with other models (`None`: the catalog alone).
+    pub fn with_models(self, models: Option<Models>) -> Engine {
+        Engine { models, ..self }
+    }
+
+    pub fn models(&self) -> Option<&Models> {
+        self.models.as_ref()
     }
 
     /// Stateless analysis with no reputation data.
@@ -105,7 +135,19 @@ impl Engine {
         let lang = detect_lang(raw);
         let guarded = guard::guard(normalized);
         let matched: Vec<usize> = c.patterns.matches(&guarded.text);
-        let mut scam = scam::detect(c, &guarded.text, &matched, &[]);
+        let features = self.models.as_ref().map(|_| model::features(&guarded.text));
+        let learned = |m: &Model| m.predict(features.as_deref().unwrap_or_default());
+        // A word or two is too little to judge a scam by its likeness ("解封" alone is not an ad).
+        let scam_p = self
+            .models
+            .as_ref()
+            .filter(|_| {
+                features
+                    .as_ref()
+                    .is_some_and(|f| f.len() >= MIN_SCAM_FEATURES)
+            })
+            .map(|m| m.scam_probability(&learned(&m.scam)));
+        let mut scam = scam::detect(c, &guarded.text, &matched, &[], scam_p);
         let contacts: Vec<Indicator> = scam
             .indicators
             .iter()
@@ -115,7 +157,7 @@ impl Engine {
         if !contacts.is_empty() {
             let known = known(&contacts);
             if known.iter().any(|(_, n)| *n > 0) {
-                scam = scam::detect(c, &guarded.text, &matched, &known);
+                scam = scam::detect(c, &guarded.text, &matched, &known, scam_p);
             }
         }
         let intent = if !guarded.secrets.is_empty() {
@@ -124,6 +166,13 @@ impl Engine {
             IntentResult::fixed("report_scam", scam.score.max(0.9))
         } else {
             let ranked = intent::rank(c, &matched);
+            // A bare word (`解封`) is for the patterns, which ask which is meant.
+            let ranked = match (&self.models, &features) {
+                (Some(m), Some(f)) if f.len() >= MIN_INTENT_FEATURES => {
+                    intent::fuse(c, ranked, &m.intents, &learned(&m.intents))
+                }
+                _ => ranked,
+            };
             // The user tells of, or asks about, an offer that would itself be judged a scam;
             // a stranger's paid friend-verification request stays with the helping-a-friend flow.
             if scam.retold(c.scam.scam_at) && ranked.intent != "assist_friend" {
@@ -167,6 +216,7 @@ impl Engine {
         let mut report = false;
         let mut reasons = false;
         let mut routed = false;
+        let mut answered: Option<String> = None; // the intent answered, when not the analysis's
         let mut offered: Option<Vec<(String, String)>> = None; // (next node, label) overrides
         let lang = |st: &State| st.lang.unwrap_or(Lang::Zh);
         let target: String = match mv {
@@ -232,7 +282,14 @@ impl Engine {
                 } else if let Some(step) = route() {
                     routed = true;
                     match step {
-                        Step::To(next) => next,
+                        Step::To(next, by) => {
+                            // The model named an intent no pattern raised; the flow the user is
+                            // in had a step for the message: that step's intent is the answer's.
+                            if a.intent.learned {
+                                answered = Some(c.intents[by].id.clone());
+                            }
+                            next
+                        }
                         Step::Stay | Step::Resume => {
                             prefix = Some(c.text("still_here", lang(&st)).to_owned());
                             let shown = if step == Step::Resume {
@@ -310,7 +367,7 @@ impl Engine {
             }
         }
         let (notices, urgent) = self.notices(node, a, l);
-        let intent = a.intent.intent.clone();
+        let intent = answered.unwrap_or_else(|| a.intent.intent.clone());
         let deflectable = c.intent(&intent).is_some_and(|i| i.deflect)
             && (routed || node.id == self.entry(&intent))
             && a.intent.confidence >= DEFLECT_AT
@@ -342,7 +399,10 @@ impl Engine {
     fn route(&self, st: &State, a: &Analysis) -> Option<Step> {
         let c = &self.catalog;
         let here = st.node.as_deref();
-        let confident = a.intent.intent != "out_of_scope" && a.intent.confidence >= CLARIFY_BELOW;
+        // The model alone is not confident enough to take the user out of the flow they are in.
+        let confident = a.intent.intent != "out_of_scope"
+            && a.intent.confidence >= CLARIFY_BELOW
+            && !a.intent.learned;
         let flow = if confident {
             c.intents.iter().position(|i| i.id == a.intent.intent)
         } else {
@@ -381,7 +441,7 @@ impl Engine {
             !same
         });
         if let Some(r) = to {
-            return Some(Step::To(r.next.clone()));
+            return Some(Step::To(r.next.clone(), r.intent));
         }
         if stays {
             return Some(Step::Stay);
@@ -459,7 +519,7 @@ impl Engine {
         for (entry, text) in texts {
             let n = c.normalizer.normalize(text);
             let matched: Vec<usize> = c.patterns.matches(&n.text);
-            let found = scam::detect(c, &n.text, &matched, &[]);
+            let found = scam::detect(c, &n.text, &matched, &[], None);
             // A warning ("whoever asks for your code is a scammer") may name what it warns about.
             if found.signals.iter().any(|s| s.weight < 0.0) {
                 continue;

@@ -9,6 +9,10 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::catalog::{Catalog, Owner};
+use crate::model::{Model, Prediction};
+
+/// The intent of a message for nothing the product covers.
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
 
 const STRONG: f32 = 1.0;
 const WEAK: f32 = 0.4;
@@ -27,6 +31,10 @@ pub struct IntentResult {
     pub intent: String,
     pub confidence: f32,
     pub ranked: Vec<Candidate>,
+    /// The learned model named an intent no pattern raised: a step of the flow the user is in
+    /// that fits the message (a route) comes first.
+    #[serde(skip)]
+    pub learned: bool,
 }
 
 impl IntentResult {
@@ -35,6 +43,7 @@ impl IntentResult {
             intent: intent.into(),
             confidence,
             ranked: Vec::new(),
+            learned: false,
         }
     }
 }
@@ -88,12 +97,83 @@ pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
             intent: "out_of_scope".into(),
             confidence: 1.0 - top,
             ranked,
+            learned: false,
         };
     }
     IntentResult {
         intent: ranked[0].intent.clone(),
         confidence: confidence(top, second),
         ranked,
+        learned: false,
+    }
+}
+
+/// At or above this confidence the patterns decide alone: they are precise where they are sure.
+pub const PATTERN_SURE: f32 = 0.6;
+/// The model's probability at which it decides for one of the patterns' unsure candidates.
+pub const MODEL_SURE: f32 = 0.5;
+/// … and at which it names an intent no pattern raised: it must be surer to claim what no
+/// pattern did (measured on real forum questions, many about other apps).
+pub const MODEL_ALONE: f32 = 0.8;
+/// The least probability with which the model picks one of the patterns' candidates.
+pub const MODEL_PICKS: f32 = 0.2;
+
+/// The patterns' ranking and the learned model's probabilities, made one decision: a confident
+/// pattern wins; otherwise a confident model names the intent (surer when no pattern raised
+/// it); otherwise the model picks among the patterns' candidates; otherwise the patterns stand.
+/// The thresholds were chosen on `tests/data/firstsight-intents.jsonl` (real forum questions);
+/// `shared/eval/heldout-*` only measured the result.
+/// When the model decides, the confidence is its (calibrated) probability and the reason says
+/// which messages it found this one close to.
+pub fn fuse(
+    catalog: &Catalog,
+    ranked: IntentResult,
+    model: &Model,
+    p: &Prediction,
+) -> IntentResult {
+    if ranked.intent != OUT_OF_SCOPE && ranked.confidence >= PATTERN_SURE {
+        return ranked;
+    }
+    let prob = |id: &str| model.label(id).map_or(0.0, |i| p.probs[i]);
+    let (best, pb) = p.best();
+    let best = model.labels()[best].as_str();
+    let raised = ranked.ranked.iter().any(|c| c.intent == best);
+    let need = if raised { MODEL_SURE } else { MODEL_ALONE };
+    let chosen = if pb >= need && catalog.intent(best).is_some() {
+        Some((best.to_owned(), pb))
+    } else {
+        ranked
+            .ranked
+            .iter()
+            .map(|c| (c.intent.clone(), prob(&c.intent)))
+            .filter(|(_, q)| *q >= MODEL_PICKS)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let Some((intent, confidence)) = chosen else {
+        return ranked;
+    };
+    let because: std::sync::Arc<str> = format!(
+        "model: close to messages about {intent} ({:.0}%)",
+        confidence * 100.0
+    )
+    .into();
+    let mut ranked = ranked.ranked;
+    let mut winner = match ranked.iter().position(|c| c.intent == intent) {
+        Some(i) => ranked.remove(i),
+        None => Candidate {
+            intent: intent.clone(),
+            score: 0.0,
+            patterns: Vec::new(),
+        },
+    };
+    let learned = winner.patterns.is_empty();
+    winner.patterns.push(because);
+    ranked.insert(0, winner);
+    IntentResult {
+        intent,
+        confidence,
+        ranked,
+        learned,
     }
 }
 

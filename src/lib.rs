@@ -14,13 +14,16 @@
 pub mod catalog;
 pub mod chat;
 pub mod classify;
+pub mod corpus;
 pub mod dialogue;
 pub mod engine;
+pub mod eval;
 pub mod guard;
 pub mod http;
 pub mod intent;
 pub mod limit;
 pub mod metrics;
+pub mod model;
 pub mod normalize;
 pub mod patterns;
 pub mod reply;
@@ -31,6 +34,7 @@ pub mod store;
 pub mod store_log;
 pub mod store_redis;
 pub mod telegram;
+pub mod training;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,12 +9,17 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use std::collections::HashSet;
+
 use safepath::catalog::Catalog;
+use safepath::corpus::{self, Corpus};
 use safepath::engine::Engine;
 use safepath::limit::Rate;
+use safepath::model::Models;
 use safepath::report;
 use safepath::session::{Session, DEFAULT_IDLE_SECS};
 use safepath::store::{SledStore, Store};
+use safepath::training;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +43,10 @@ struct Cli {
     /// Load the intent catalog from this directory instead of the one built in.
     #[arg(long, global = true, env = "SAFEPATH_INTENTS")]
     intents: Option<PathBuf>,
+    /// Load the learned models from this directory (what `safepath train` wrote) instead of the
+    /// ones built in.
+    #[arg(long, global = true, env = "SAFEPATH_MODEL")]
+    model: Option<PathBuf>,
     /// Memory for the embedded store's page cache, in MiB.
     #[arg(long, global = true, env = "SAFEPATH_CACHE_MB", default_value_t = safepath::store::DEFAULT_CACHE_MB)]
     cache_mb: u64,
@@ -65,8 +74,36 @@ enum Command {
         #[arg(long, env = "SAFEPATH_JOBS")]
         jobs: Option<usize>,
     },
-    /// Validate the intent catalog; exits non-zero listing every problem.
-    Check,
+    /// Validate the intent catalog and the labelled corpus; exits non-zero listing every
+    /// problem.
+    Check {
+        /// The labelled corpus (checked when the directory exists).
+        #[arg(long, default_value = "corpus")]
+        corpus: PathBuf,
+        /// Directories of held-out evaluation files (`heldout-*.jsonl`, `firstsight-*.jsonl`)
+        /// whose lines must not be in the corpus.
+        #[arg(long, default_values = ["../shared/eval", "tests/data"])]
+        heldout: Vec<PathBuf>,
+    },
+    /// Rebuild the learned models from the corpus (deterministic: the same corpus gives the same
+    /// bytes).
+    Train {
+        #[arg(long, default_value = "corpus")]
+        corpus: PathBuf,
+        /// Where the models are written (`model/` is the one compiled into the binary).
+        #[arg(long, default_value = "model")]
+        out: PathBuf,
+    },
+    /// Score the engine on labelled JSON lines ({"text", "intent"} and/or {"text", "scam"}).
+    Eval {
+        files: Vec<PathBuf>,
+        /// One JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+        /// Print this many of the lines answered wrong.
+        #[arg(long, default_value_t = 0)]
+        show_errors: usize,
+    },
     /// The Telegram bot. Token from TELOXIDE_TOKEN; TELOXIDE_API_URL points it at another Bot API
     /// server. Long polling unless --webhook is given.
     Telegram {
@@ -114,11 +151,33 @@ enum Format {
 }
 
 fn engine(cli: &Cli) -> Result<Engine> {
-    match &cli.intents {
+    let engine = match &cli.intents {
         // Another catalog is audited before it may answer anyone.
-        Some(dir) => Ok(Engine::new(Catalog::from_dir(dir)?)?),
-        None => Ok(Engine::shipped()?),
-    }
+        Some(dir) => Engine::new(Catalog::from_dir(dir)?)?,
+        None => Engine::shipped()?,
+    };
+    Ok(match &cli.model {
+        Some(dir) => engine.with_models(Some(Models::from_dir(dir).map_err(anyhow::Error::msg)?)),
+        None => engine,
+    })
+}
+
+/// The held-out evaluation files of some directories (`heldout-*.jsonl`, `firstsight-*.jsonl`);
+/// a directory that does not exist has none.
+fn heldout_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                (n.starts_with("heldout-") || n.starts_with("firstsight-")) && n.ends_with(".jsonl")
+            })
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
@@ -207,7 +266,7 @@ fn since(s: &Option<String>) -> Result<u64> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
-        Command::Check => {
+        Command::Check { corpus, heldout } => {
             let engine = match engine(&cli) {
                 Ok(e) => e,
                 Err(e) => {
@@ -215,7 +274,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             };
-            let problems = engine.audit();
+            let mut problems = engine.audit();
+            if corpus.is_dir() {
+                let c = Corpus::load(corpus).map_err(anyhow::Error::msg)?;
+                let held = heldout_files(heldout);
+                problems.extend(c.problems(engine.catalog(), &corpus::texts_of(&held)));
+                // The models built in must be the ones the corpus trains.
+                if cli.model.is_none() && cli.intents.is_none() {
+                    problems.extend(training::stale(&engine, &c));
+                }
+                println!(
+                    "corpus: {} intent lines, {} scam lines; {} held-out file(s) kept out",
+                    c.intents.len(),
+                    c.scam.len(),
+                    held.len()
+                );
+            }
             if problems.is_empty() {
                 let c = engine.catalog();
                 println!(
@@ -230,6 +304,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("{}", safepath::catalog::CatalogErrors(problems));
                 Ok(ExitCode::from(1))
             }
+        }
+        Command::Train { corpus, out } => {
+            let engine = engine(&cli)?;
+            let c = Corpus::load(corpus).map_err(anyhow::Error::msg)?;
+            let problems = c.problems(engine.catalog(), &HashSet::new());
+            if !problems.is_empty() {
+                eprintln!("{}", safepath::catalog::CatalogErrors(problems));
+                return Ok(ExitCode::from(1));
+            }
+            let trained = training::train(engine.catalog(), &c, |line| eprintln!("{line}"));
+            Models::write(out, &trained.intents, &trained.scam)
+                .with_context(|| format!("writing the models to {}", out.display()))?;
+            eprintln!(
+                "wrote {} and {} to {} (rebuild to ship them: cargo build --release)",
+                safepath::model::INTENTS_FILE,
+                safepath::model::SCAM_FILE,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            files,
+            json,
+            show_errors,
+        } => {
+            if files.is_empty() {
+                anyhow::bail!("name at least one labelled JSON-lines file");
+            }
+            let engine = engine(&cli)?;
+            let mut lines = Vec::new();
+            for f in files {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                lines.extend(
+                    safepath::eval::read(&f.display().to_string(), &text)
+                        .map_err(anyhow::Error::msg)?,
+                );
+            }
+            let scores = safepath::eval::score(&engine, &lines);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&scores)?);
+            } else {
+                print!("{scores}");
+                for (text, want, got) in scores.errors.iter().take(*show_errors) {
+                    println!("  want {want}, got {got}: {text}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Classify { jobs } => {
             let engine = engine(&cli)?;

@@ -1253,10 +1253,10 @@ mod tests {
         // and negative of the catalog, in words and in one u128: the same end positions.
         let c = crate::catalog::Catalog::shipped().unwrap();
         let p = &c.patterns;
-        let probes: String = ["probe-intents.jsonl", "probe-scam.jsonl"]
+        let probes: String = ["intents/probe.jsonl", "scam/probe.jsonl"]
             .iter()
             .map(|f| {
-                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
                 std::fs::read_to_string(dir.join(f)).unwrap()
             })
             .collect();

@@ -254,11 +254,13 @@ enum Evidence {
     Of(usize),
 }
 
+/// `learned`: the learned model's scam probability, when there is a model.
 pub fn detect(
     catalog: &Catalog,
     text: &str,
     matched: &[usize],
     known: &[(Indicator, u64)],
+    learned: Option<f32>,
 ) -> ScamResult {
     let settings = &catalog.scam;
     // A signal's or context's evidence is quoted from its first match; only a negatable signal
@@ -327,24 +329,42 @@ pub fn detect(
             hit[s] = Some(Evidence::Text(named.join(", ")));
         }
     }
+    let mut learned_weight = None;
+    if let (Some(s), Some(p)) = (settings.learned, learned) {
+        if p >= settings.learned_at {
+            hit[s] = Some(Evidence::Text(format!("{:.0}%", p * 100.0)));
+            learned_weight = Some(if p >= settings.learned_sure {
+                settings.scam_at.max(catalog.signals[s].weight)
+            } else {
+                catalog.signals[s].weight
+            });
+        }
+    }
+    // The model's voice does not make generic signals count: "要支付15%" in a hotel review is a
+    // price, whatever the model thinks of it.
     let on_topic = hit
         .iter()
         .zip(&catalog.signals)
-        .any(|(h, def)| h.is_some() && !def.generic);
+        .enumerate()
+        .any(|(s, (h, def))| h.is_some() && !def.generic && Some(s) != settings.learned);
     let mut signals = Vec::new();
     let mut raw = 0.0f32;
     let mut fee_mentioned = false;
     for (s, evidence) in hit.into_iter().enumerate() {
         let def = &catalog.signals[s];
-        if def.weight <= 0.0 || (def.generic && !on_topic) {
+        let weight = match learned_weight {
+            Some(w) if Some(s) == settings.learned => w,
+            _ => def.weight,
+        };
+        if weight <= 0.0 || (def.generic && !on_topic) {
             continue;
         }
         if let Some(evidence) = evidence {
-            raw += def.weight;
+            raw += weight;
             fee_mentioned |= def.fee;
             signals.push(Signal {
                 name: def.name.clone(),
-                weight: def.weight,
+                weight,
                 evidence: match evidence {
                     Evidence::Text(t) => t,
                     Evidence::Of(p) => quote(p),

@@ -260,3 +260,99 @@ fn check_names_a_route_to_a_node_that_does_not_exist() {
         "{err}"
     );
 }
+
+fn copy_corpus(to: &std::path::Path) {
+    for sub in ["intents", "scam"] {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .join(sub);
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, to.join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_support_lead_adds_a_line_trains_and_scores() {
+    let d = tempfile::tempdir().unwrap();
+    let corpus = d.path().join("corpus");
+    copy_corpus(&corpus);
+    let added = corpus.join("intents/new.jsonl");
+    std::fs::write(
+        &added,
+        "{\"text\": \"号让人拿走了 登不回去\", \"intent\": \"account_recovery\", \"source\": \"written\"}\n",
+    )
+    .unwrap();
+    // The shipped model was not trained on the new line: check says so and what to run.
+    let out = safepath(d.path())
+        .arg("check")
+        .arg("--corpus")
+        .arg(&corpus)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("was not trained on the corpus") && err.contains("safepath train"),
+        "{err}"
+    );
+
+    let model = d.path().join("model");
+    let out = safepath(d.path())
+        .args(["train", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(said.contains("out-of-fold accuracy"), "{said}");
+    // The new models load, and check passes with them.
+    safepath(d.path())
+        .arg("--model")
+        .arg(&model)
+        .arg("check")
+        .arg("--corpus")
+        .arg(&corpus)
+        .assert()
+        .success();
+
+    let set = d.path().join("set.jsonl");
+    std::fs::write(
+        &set,
+        "{\"text\": \"微信被封了怎么自助解封\", \"intent\": \"self_unblock\"}\n{\"text\": \"专业解封 先解后付 加V jf8899\", \"scam\": true, \"family\": \"third_party_unblock\"}\n{\"text\": \"官方不会向您索要验证码\", \"scam\": false}\n",
+    )
+    .unwrap();
+    let out = safepath(d.path())
+        .arg("--model")
+        .arg(&model)
+        .arg("eval")
+        .arg(&set)
+        .assert()
+        .success();
+    let table = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        table.contains("intent accuracy 1.000")
+            && table.contains("scam precision 1.000 recall 1.000"),
+        "{table}"
+    );
+    let out = safepath(d.path())
+        .args(["eval", "--json"])
+        .arg(&set)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["accuracy"], 1.0);
+    assert_eq!(v["scam"]["families"]["third_party_unblock"], 1.0);
+
+    // A file that is not there, or not JSON lines, is a clear error.
+    let out = safepath(d.path())
+        .args(["eval", "nope.jsonl"])
+        .assert()
+        .failure();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("reading nope.jsonl"));
+    std::fs::write(&set, "{\"text\": 1}\n").unwrap();
+    let out = safepath(d.path()).arg("eval").arg(&set).assert().failure();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains(":1: no string `text`"));
+}

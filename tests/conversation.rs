@@ -499,11 +499,15 @@ fn a_victim_asking_for_the_money_back_is_told_how_and_warned_of_the_second_scam(
     let turn = |user: &str, text: &str| s.turn("test", user, text, false).unwrap();
     let r = turn("gina", "我在网上找人解封 给了他300 现在联系不上了");
     assert_eq!(r.node, "scam_victim");
-    // At the victim's steps (a node of no intent's flow), the bare question still has its answer.
+    // At the victim's steps (a node of no intent's flow), the bare question still has its answer
+    // (no pattern names an intent; what the learned model guesses does not take the user out of
+    // the flow, and the answer is the step's intent's).
     let r = turn("gina", "钱还能要回来吗");
-    assert_eq!(
-        (r.intent.as_str(), r.node.as_str()),
-        ("out_of_scope", "scam_victim.money")
+    assert_eq!(r.node, "scam_victim.money");
+    assert!(
+        matches!(r.intent.as_str(), "out_of_scope" | "report_scam"),
+        "{}",
+        r.intent
     );
     assert!(
         r.text.contains("报警") && r.text.contains("第二次骗局"),

@@ -21,8 +21,8 @@ fn texts() -> &'static [String] {
     T.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let files = [
-            dir.join("tests/data/probe-intents.jsonl"),
-            dir.join("tests/data/probe-scam.jsonl"),
+            dir.join("corpus/intents/probe.jsonl"),
+            dir.join("corpus/scam/probe.jsonl"),
             dir.join("../shared/eval/dev-intents.jsonl"),
             dir.join("../shared/eval/dev-scam.jsonl"),
         ];

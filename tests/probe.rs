@@ -5,7 +5,7 @@ use safepath::engine::Engine;
 use safepath::scam::Verdict;
 
 fn rows(file: &str) -> Vec<serde_json::Value> {
-    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/corpus/{file}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -17,7 +17,7 @@ fn rows(file: &str) -> Vec<serde_json::Value> {
 #[test]
 fn probe_intents_stay_above_the_bar() {
     let e = Engine::shipped().unwrap();
-    let rows = rows("probe-intents.jsonl");
+    let rows = rows("intents/probe.jsonl");
     let wrong: Vec<String> = rows
         .iter()
         .filter_map(|r| {
@@ -33,7 +33,7 @@ fn probe_intents_stay_above_the_bar() {
 #[test]
 fn probe_scams_are_caught_without_false_alarms() {
     let e = Engine::shipped().unwrap();
-    for r in rows("probe-scam.jsonl") {
+    for r in rows("scam/probe.jsonl") {
         let text = r["text"].as_str().unwrap();
         let scam = e.analyze(text).scam.verdict == Verdict::Scam;
         assert_eq!(scam, r["scam"].as_bool().unwrap(), "{text}");
