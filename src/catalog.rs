@@ -260,7 +260,7 @@ struct ScamDoc {
 }
 
 fn default_learned_at() -> f32 {
-    0.5
+    0.6
 }
 
 fn default_learned_sure() -> f32 {

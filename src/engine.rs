@@ -84,19 +84,26 @@ impl Engine {
     /// every start (it costs most of a second): `safepath check` and the test suite run it on the
     /// shipped catalog before it can be built into a release.
     pub fn shipped() -> Result<Engine, CatalogErrors> {
+        Engine::shipped_with(Models::shipped().map_err(model_error)?)
+    }
+
+    /// The shipped catalog with other models (`None`: the catalog alone).
+    pub fn shipped_with(models: Option<Models>) -> Result<Engine, CatalogErrors> {
         Ok(Engine {
             catalog: Catalog::shipped()?,
-            models: Models::shipped().map_err(model_error)?,
+            models,
         })
     }
 
     /// Refuses a catalog whose replies ask for a secret or a payment. The shipped models come
     /// with it (their labels are matched to its intents by id).
     pub fn new(catalog: Catalog) -> Result<Engine, CatalogErrors> {
-        let engine = Engine {
-            catalog,
-            models: Models::shipped().map_err(model_error)?,
-        };
+        Engine::new_with(catalog, Models::shipped().map_err(model_error)?)
+    }
+
+    /// [`Engine::new`] with other models.
+    pub fn new_with(catalog: Catalog, models: Option<Models>) -> Result<Engine, CatalogErrors> {
+        let engine = Engine { catalog, models };
         let errs = engine.audit_replies();
         if errs.is_empty() {
             Ok(engine)
@@ -169,7 +176,7 @@ impl Engine {
             // A bare word (`解封`) is for the patterns, which ask which is meant.
             let ranked = match (&self.models, &features) {
                 (Some(m), Some(f)) if f.len() >= MIN_INTENT_FEATURES => {
-                    intent::fuse(c, ranked, &m.intents, &learned(&m.intents))
+                    intent::fuse(c, ranked, &m.intents, || learned(&m.intents))
                 }
                 _ => ranked,
             };

@@ -124,16 +124,18 @@ pub const MODEL_PICKS: f32 = 0.2;
 /// The thresholds were chosen on `tests/data/firstsight-intents.jsonl` (real forum questions);
 /// `shared/eval/heldout-*` only measured the result.
 /// When the model decides, the confidence is its (calibrated) probability and the reason says
-/// which messages it found this one close to.
+/// which messages it found this one close to. `predict` is only asked when the patterns are
+/// unsure.
 pub fn fuse(
     catalog: &Catalog,
     ranked: IntentResult,
     model: &Model,
-    p: &Prediction,
+    predict: impl FnOnce() -> Prediction,
 ) -> IntentResult {
     if ranked.intent != OUT_OF_SCOPE && ranked.confidence >= PATTERN_SURE {
         return ranked;
     }
+    let p = &predict();
     let prob = |id: &str| model.label(id).map_or(0.0, |i| p.probs[i]);
     let (best, pb) = p.best();
     let best = model.labels()[best].as_str();

@@ -150,15 +150,23 @@ enum Format {
     Csv,
 }
 
+/// The catalog alone, for what needs no model (training one).
+fn catalog(cli: &Cli) -> Result<Catalog> {
+    Ok(match &cli.intents {
+        Some(dir) => Catalog::from_dir(dir)?,
+        None => Catalog::shipped()?,
+    })
+}
+
 fn engine(cli: &Cli) -> Result<Engine> {
-    let engine = match &cli.intents {
-        // Another catalog is audited before it may answer anyone.
-        Some(dir) => Engine::new(Catalog::from_dir(dir)?)?,
-        None => Engine::shipped()?,
+    let models = match &cli.model {
+        Some(dir) => Some(Models::from_dir(dir).map_err(anyhow::Error::msg)?),
+        None => Models::shipped()?,
     };
-    Ok(match &cli.model {
-        Some(dir) => engine.with_models(Some(Models::from_dir(dir).map_err(anyhow::Error::msg)?)),
-        None => engine,
+    Ok(match &cli.intents {
+        // Another catalog is audited before it may answer anyone.
+        Some(dir) => Engine::new_with(Catalog::from_dir(dir)?, models)?,
+        None => Engine::shipped_with(models)?,
     })
 }
 
@@ -306,14 +314,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Train { corpus, out } => {
-            let engine = engine(&cli)?;
+            // Not the engine: the models built in may be the very thing being replaced.
+            let catalog = catalog(&cli)?;
             let c = Corpus::load(corpus).map_err(anyhow::Error::msg)?;
-            let problems = c.problems(engine.catalog(), &HashSet::new());
+            let problems = c.problems(&catalog, &HashSet::new());
             if !problems.is_empty() {
                 eprintln!("{}", safepath::catalog::CatalogErrors(problems));
                 return Ok(ExitCode::from(1));
             }
-            let trained = training::train(engine.catalog(), &c, |line| eprintln!("{line}"));
+            let trained = training::train(&catalog, &c, |line| eprintln!("{line}"));
             Models::write(out, &trained.intents, &trained.scam)
                 .with_context(|| format!("writing the models to {}", out.display()))?;
             eprintln!(

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 /// Bumped when the feature extraction or the file layout changes: an old file is refused.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
-/// The n-gram keys of a message, sorted and deduplicated (a feature is present or not).
+/// The n-gram keys of a message, in the order met; one seen twice counts twice (term frequency).
 pub type Features = SmallVec<[u64; 96]>;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -71,8 +71,9 @@ fn push_units(text: &str, mut emit: impl FnMut(&[u64])) {
         }
         flush_word(&mut word, &mut run, &mut stems);
         if c.is_alphanumeric() {
-            let mut b = [0u8; 4];
-            run.push(fnv(c.encode_utf8(&mut b).bytes(), FNV_OFFSET));
+            // A character is its own unit: its code point, spread (one multiply, not a hash
+            // loop: this runs for every character of every message).
+            run.push((u64::from(c) ^ FNV_OFFSET).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         } else if !run.is_empty() {
             emit(&run);
             run.clear();
@@ -90,6 +91,8 @@ fn push_units(text: &str, mut emit: impl FnMut(&[u64])) {
 /// The features of a (normalised) text: every 1-, 2- and 3-gram of units within a run.
 pub fn features(text: &str) -> Features {
     let mut out = Features::new();
+    // At most three n-grams a unit, and a unit is at least one byte: grown once, not doubled.
+    out.reserve(3 * text.len());
     push_units(text, |run| {
         for i in 0..run.len() {
             let mut h = FNV_OFFSET;
@@ -99,8 +102,6 @@ pub fn features(text: &str) -> Features {
             }
         }
     });
-    out.sort_unstable();
-    out.dedup();
     out
 }
 
@@ -163,6 +164,9 @@ pub struct Model {
     /// Power-of-two slots of (key, row + 1); 0 marks an empty slot.
     slots: Vec<(u64, u32)>,
     mask: usize,
+    /// Each row's weights times its idf: a message's logits are the sum of its rows over the
+    /// norm, one pass and one division.
+    scaled: Vec<f32>,
 }
 
 /// A probability for each label of the model, in the model's label order.
@@ -194,7 +198,19 @@ impl Model {
             }
             slots[i] = (key, row as u32 + 1);
         }
-        Model { file, slots, mask }
+        let k = file.labels.len();
+        let scaled = file
+            .weights
+            .chunks(k)
+            .zip(&file.idf)
+            .flat_map(|(row, idf)| row.iter().map(move |w| w * idf))
+            .collect();
+        Model {
+            file,
+            slots,
+            mask,
+            scaled,
+        }
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
@@ -224,11 +240,26 @@ impl Model {
         }
     }
 
-    /// The label probabilities of a message's features.
+    /// The label probabilities of a message's features (what [`logits_into`] computes for
+    /// training, with the idf folded into the rows).
     pub fn predict(&self, features: &[u64]) -> Prediction {
-        let rows: SmallVec<[usize; 96]> = features.iter().filter_map(|&f| self.row(f)).collect();
-        let mut logits: SmallVec<[f32; 24]> = SmallVec::from_slice(&self.file.bias);
-        logits_into(&self.file, &rows, &mut logits);
+        let k = self.file.labels.len();
+        let mut sum: SmallVec<[f32; 24]> = smallvec::smallvec![0.0; k];
+        let mut norm = 0.0f32;
+        for r in features.iter().filter_map(|&f| self.row(f)) {
+            norm += self.file.idf[r] * self.file.idf[r];
+            for (s, w) in sum.iter_mut().zip(&self.scaled[r * k..(r + 1) * k]) {
+                *s += w;
+            }
+        }
+        let norm = norm.sqrt();
+        let logits: SmallVec<[f32; 24]> = self
+            .file
+            .bias
+            .iter()
+            .zip(&sum)
+            .map(|(b, s)| if norm > 0.0 { b + s / norm } else { *b })
+            .collect();
         Prediction {
             probs: softmax(&logits, self.file.temperature),
         }
@@ -552,6 +583,9 @@ mod tests {
         assert_eq!(features("解,封").len(), 2);
         // Amounts are the same unit whatever the digits; stems join word forms.
         assert_eq!(features("付300元"), features("付500元"));
+        // A repeated n-gram is counted again.
+        let f = features("哈哈");
+        assert_eq!((f.len(), f[0] == f[2]), (3, true));
         let stem = |t: &str| {
             features(t)
                 .into_iter()
