@@ -1,25 +1,59 @@
-//! Stage 2: secrets. Finds a verification code, a password or a payment password typed into a
-//! message and redacts it — in the original text (what may be stored or shown to the team) and
-//! in the normalised text (what every later stage reads), so no later stage can leak it.
+//! Stage 2: secrets. Finds the verification codes, passwords, payment passwords and bank-card
+//! PINs typed into a message and redacts them — in the original text (what may be stored or
+//! shown to the team) and in the normalised text (what every later stage reads), so no later
+//! stage can leak them.
 //!
-//! In: [`Normalized`]. Out: [`Guarded`] with the secret kinds (never their values).
+//! In: [`Normalized`], and whether the previous message named a secret without giving it
+//! (`验证码是` …, the conversation remembers it). Out: [`Guarded`] with the kinds of the secrets
+//! found (never their values), and whether this message names one it does not give.
+//!
+//! It reads the *shape* of a secret, not a list of phrasings:
+//!
+//! 1. **Digit runs.** One reader for every script people type digits in — ASCII (full-width
+//!    digits are ASCII after normalisation), other Unicode digits, Chinese numerals everyday,
+//!    financial and spoken (`四八二`, `肆捌贰`, `两`, `〇`, `洞幺拐`), mixed (`4八2九`) — and
+//!    every way they space them (`482 913`, `4-8-2`, `640·197`, `3,0,8`, keycaps). Each run has
+//!    its span in the normalised text, which [`Normalized::original_span`] maps back, so
+//!    redaction removes exactly the characters typed.
+//! 2. **Words around a run**, in every language the product speaks (simplified, traditional,
+//!    Cantonese, English, pinyin, slang), read by one automaton: words that name a secret
+//!    (`码`, `验证码`, `otp`, `密码`, `pw`, `mm`, `mima`, `pin`, `口令`), before or after the run,
+//!    near or farther; what the user did with it (`发了`, `念给`, `sent`, `typed`); where it came
+//!    from (`短信`, `收到`, `sms`); its announced length (`6位`, `6 digits`). A run needs two points
+//!    of evidence: a near secret word is two, a farther one, a story verb, a source, a length,
+//!    the shape of a code (six digits, digits spelled out one by one, Chinese numerals) one each.
+//!    A message that is only a number, or that answers a message naming a secret, is two.
+//! 3. **Passwords**: the token after a password word — quoted or not, to its end with the
+//!    punctuation that belongs to it, a word and a number together (`Rose 2022`) — when the word
+//!    introduces it (`密码是`, `pw:`, `password is`, `我给了`), or an all-digit run as above.
+//!    Qualifiers around the word give the kind: `支付`/`pay` a payment password, `卡`/`atm`/
+//!    `bank` a card PIN, `动态`/`短信` a code.
+//! 4. **What clears a number**: the nearest word before it naming something else (an error, a
+//!    phone, an order, an appeal, a postcode, a QQ or app id, a date, a price), a unit or currency
+//!    written right after it, and shapes no secret has: a minus sign, a `+` country code, a mask
+//!    (`139****5678`), letters glued to it (`jf8899`, `0x8007`), a date, a decimal.
+//!
+//! Messages without a digit of any script nor a secret word take a fast path: one pass of the
+//! digit reader and a few substring tests, no automaton.
 //!
 //! These rules live in code, not in the editable catalog, on purpose: a catalog edit must never be
-//! able to switch redaction off.
+//! able to switch redaction off, and the catalog's patterns read the text after redaction.
 
 use std::sync::LazyLock;
 
-use regex::Regex;
-use serde::Serialize;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::{Deserialize, Serialize};
 
-use crate::normalize::Normalized;
+use crate::normalize::{is_han, Normalized};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretKind {
     VerificationCode,
     Password,
     PaymentPassword,
+    /// A bank or ATM card's PIN.
+    CardPin,
 }
 
 impl SecretKind {
@@ -28,6 +62,7 @@ impl SecretKind {
             SecretKind::VerificationCode => "verification_code",
             SecretKind::Password => "password",
             SecretKind::PaymentPassword => "payment_password",
+            SecretKind::CardPin => "card_pin",
         }
     }
     fn placeholder(self) -> &'static str {
@@ -35,6 +70,14 @@ impl SecretKind {
             SecretKind::VerificationCode => "[redacted:code]",
             SecretKind::Password => "[redacted:password]",
             SecretKind::PaymentPassword => "[redacted:payment_password]",
+            SecretKind::CardPin => "[redacted:card_pin]",
+        }
+    }
+    /// How many digits an all-digit secret of this kind may have.
+    fn digits(self) -> std::ops::RangeInclusive<usize> {
+        match self {
+            SecretKind::Password => 4..=20,
+            _ => 4..=8,
         }
     }
 }
@@ -47,67 +90,13 @@ pub struct Guarded {
     /// The normalised text, redacted the same way: what intent and scam stages read.
     pub text: String,
     pub secrets: Vec<SecretKind>,
+    /// The message names a secret it does not give (`验证码是`, `my password is`): the next
+    /// message may hold it.
+    pub expects: Option<SecretKind>,
 }
 
-// A 4–8 digit value, digits possibly spaced out ("4 8 2 9 1 3").
-const DIGITS: &str = r"\d(?:[ \-.]?\d){3,7}";
-const CODE_WORD: &str = r"(?:验证码|校验码|动态码|短信码|确认码|激活码|verification code|security code|sms code|otp|code|pin)";
-
-static PAYMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(
-        r"(?:支付密码|付款密码|交易密码|payment password|pay password|payment pin)\s*(?:是|为|:|=|is|:)?\s*({DIGITS})"
-    ))
-    .expect("static regex")
-});
-static CODE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    // The code's length may come first: `验证码 6位数 839201`, `code (6 digits): 482913`.
-    Regex::new(&format!(
-        r"{CODE_WORD}[^\d\n]{{0,14}}?(?:\d{{1,2}}\s*(?:位数?|-?digits?)[^\d\n]{{0,8}}?)?({DIGITS})(?:\D|$)"
-    ))
-    .expect("static regex")
-});
-static CODE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(
-        r"(?:^|\D)({DIGITS})\s*(?:是|就是|为|is)?\s*(?:我的|the|my)?\s*{CODE_WORD}"
-    ))
-    .expect("static regex")
-});
-static PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:密码|口令|password|passwd|pwd|pass)\s*(?:是|为|:|=|is|was)\s*([!-~]{4,64})")
-        .expect("static regex")
-});
-
-// A password given without "is"/"是" must look like one: letters and digits together.
-static PASSWORD_BARE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:密码|password|passwd|pwd)\s+([!-~]{6,64})").expect("static regex")
-});
-
-fn trim_value(text: &str, start: usize, end: usize) -> (usize, usize) {
-    // Trailing sentence punctuation is not part of the password.
-    let v = text[start..end].trim_end_matches([',', '.', '!', '?', ';', ')', '"', '\'']);
-    (start, start + v.len())
-}
-
-fn looks_like_password(v: &str) -> bool {
-    v.chars().any(|c| c.is_ascii_digit()) || v.chars().any(|c| c.is_ascii_punctuation())
-}
-
-/// Digits glued to letters (`jf8899`, `user_2026`) are an id or a handle, not a code — unless
-/// the letters are a code word themselves (`code123456`, `otp 482913`).
-fn part_of_an_id(text: &str, start: usize) -> bool {
-    let head = &text[..start];
-    let word_start = head
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| {
-            i + head[i..].chars().next().map_or(1, char::len_utf8)
-        });
-    let word = &head[word_start..];
-    !word.is_empty() && !matches!(word, "code" | "otp" | "pin" | "sms" | "is")
-}
-
-/// How many digits `text` holds and the longest unbroken run of them, in any script (a superset
-/// of the regexes' `\d`, so a rule that needs more than this cannot match and is not run: a code
-/// needs 4 digits, a QQ number a run of 5, a phone number a run of 11).
+/// How many digits `text` holds and the longest unbroken run of them, in any script that Unicode
+/// calls numeric (the contact rules' gate: a QQ number needs a run of 5, a phone number 11).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Digits {
     pub count: usize,
@@ -150,66 +139,913 @@ impl Digits {
     }
 }
 
-/// Finds and redacts the secrets of a message.
-pub fn guard(n: Normalized) -> Guarded {
-    let text = &n.text;
-    let mut spans: Vec<(usize, usize, SecretKind)> = Vec::new();
-    let overlaps = |spans: &[(usize, usize, SecretKind)], s: usize, e: usize| {
-        spans.iter().any(|&(a, b, _)| s < b && a < e)
-    };
-    // What each rule cannot match without (most messages have none of it): 4 digits, and a
-    // payment or code word. Normalised text is lower case, as the rules' words are.
-    let digits = Digits::of(text).count >= 4;
-    let payment_word = digits && (text.contains("密码") || text.contains("pay"));
-    let code_word = digits
-        && ["码", "code", "otp", "pin"]
-            .iter()
-            .any(|w| text.contains(w));
-    for c in PAYMENT.captures_iter(text).filter(|_| payment_word) {
-        let m = c.get(1).expect("group");
-        spans.push((m.start(), m.end(), SecretKind::PaymentPassword));
+// ---------------------------------------------------------------------------------------------
+// 1. The digit reader.
+
+/// A digit as people type it: ASCII, any other Unicode digit, or a Chinese numeral — everyday
+/// (小写), financial (大写, as normalisation simplifies them), `两`, `〇`, and the spoken forms
+/// radio operators and careful readers use (`洞` 0, `幺` 1, `拐` 7, `勾` 9).
+pub fn is_digit(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_digit();
     }
-    for re in [&*CODE_AFTER, &*CODE_BEFORE]
-        .into_iter()
-        .filter(|_| code_word)
-    {
-        for c in re.captures_iter(text) {
-            let m = c.get(1).expect("group");
-            if !overlaps(&spans, m.start(), m.end()) && !part_of_an_id(text, m.start()) {
-                spans.push((m.start(), m.end(), SecretKind::VerificationCode));
-            }
-        }
-    }
-    // Every password rule starts with one of these words.
-    let password_word = ["密码", "口令", "pass", "pwd"]
-        .iter()
-        .any(|w| text.contains(w));
-    for (re, bare) in [(&*PASSWORD, false), (&*PASSWORD_BARE, true)]
-        .into_iter()
-        .filter(|_| password_word)
-    {
-        for c in re.captures_iter(text) {
-            let m = c.get(1).expect("group");
-            let (s, e) = trim_value(text, m.start(), m.end());
-            let v = &text[s..e];
-            let shaped = if bare {
-                v.chars().any(|c| c.is_ascii_digit()) && v.chars().any(|c| c.is_ascii_alphabetic())
+    is_chinese_numeral(c) || !is_han(c) && c.is_numeric()
+}
+
+fn is_chinese_numeral(c: char) -> bool {
+    matches!(
+        c,
+        '零' | '〇'
+            | '洞'
+            | '一'
+            | '幺'
+            | '壹'
+            | '二'
+            | '两'
+            | '贰'
+            | '三'
+            | '叁'
+            | '参'
+            | '四'
+            | '肆'
+            | '五'
+            | '伍'
+            | '六'
+            | '陆'
+            | '七'
+            | '拐'
+            | '柒'
+            | '八'
+            | '捌'
+            | '九'
+            | '勾'
+            | '玖'
+    )
+}
+
+/// What people put between the digits of one number. `.` and `,` also make decimals and
+/// thousands (`1314.52`, `12,800`): a run they join must have groups of one length (`3.9.1.0`,
+/// `28.64.19`). U+20E3 is the keycap that emoji digits (`5️⃣`) leave after normalisation.
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '-'
+            | '_'
+            | '/'
+            | '~'
+            | '|'
+            | '·'
+            | '•'
+            | '・'
+            | '、'
+            | ','
+            | '.'
+            | '\u{20e3}'
+            | '‐'
+            | '‑'
+            | '–'
+            | '—'
+            | '−'
+    )
+}
+
+/// At most this many separator characters between two groups of one run (`4 - 8`, `5 ⃣0`).
+const MAX_GAP: usize = 3;
+
+/// Digits read as one number, with its span in the normalised text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Run {
+    start: usize,
+    end: usize,
+    digits: usize,
+    /// How many of them are Chinese numerals.
+    numerals: usize,
+    /// Every digit stands alone between separators (`4 8 2 9`).
+    spelled: bool,
+    /// Shaped as no secret is: a date (`2025-01-08`) or a number beside a decimal point or a
+    /// thousands separator (`1314.52`).
+    number: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: usize,
+    end: usize,
+    len: usize,
+    numerals: usize,
+    /// The separators before it (none for a run's first group) hold `.` or `,`.
+    weak: bool,
+    /// What separates it from the group before: the single character of a date's gap, if so.
+    single_sep: Option<char>,
+}
+
+/// Every run of 4 digits or more in `text`.
+fn read_runs(text: &str) -> Vec<Run> {
+    let mut out = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    // Separators seen since the last digit: how many, whether one was weak, the only one.
+    let (mut gap, mut gap_weak, mut gap_char) = (0usize, false, None::<char>);
+    let mut in_group = false;
+    for (i, c) in text.char_indices() {
+        if is_digit(c) {
+            let numeral = usize::from(!c.is_ascii() && is_han(c));
+            if in_group {
+                let g = groups.last_mut().expect("a group is open");
+                g.end = i + c.len_utf8();
+                g.len += 1;
+                g.numerals += numeral;
             } else {
-                looks_like_password(v)
+                groups.push(Group {
+                    start: i,
+                    end: i + c.len_utf8(),
+                    len: 1,
+                    numerals: numeral,
+                    weak: gap_weak,
+                    single_sep: if gap == 1 { gap_char } else { None },
+                });
+                in_group = true;
+            }
+            (gap, gap_weak, gap_char) = (0, false, None);
+        } else if !groups.is_empty() && is_separator(c) && gap < MAX_GAP {
+            in_group = false;
+            gap += 1;
+            gap_weak |= c == '.' || c == ',';
+            gap_char = Some(c);
+        } else {
+            finish(text, &mut groups, &mut out);
+            in_group = false;
+            (gap, gap_weak, gap_char) = (0, false, None);
+        }
+    }
+    finish(text, &mut groups, &mut out);
+    out
+}
+
+/// Closes the run made of `groups` (cleared): split at `.` and `,` unless its groups are all one
+/// length, then kept if it has 4 digits.
+fn finish(text: &str, groups: &mut Vec<Group>, out: &mut Vec<Run>) {
+    if groups.is_empty() {
+        return;
+    }
+    let weak = groups[1..].iter().any(|g| g.weak);
+    let even = groups.iter().all(|g| g.len == groups[0].len);
+    if weak && !even {
+        // A decimal or thousands: each part stands alone, marked as part of a number.
+        let mut from = 0;
+        for i in 1..=groups.len() {
+            if i == groups.len() || groups[i].weak {
+                push_run(text, &groups[from..i], true, out);
+                from = i;
+            }
+        }
+    } else {
+        push_run(text, groups, false, out);
+    }
+    groups.clear();
+}
+
+fn push_run(text: &str, groups: &[Group], number: bool, out: &mut Vec<Run>) {
+    let digits: usize = groups.iter().map(|g| g.len).sum();
+    if digits < 4 {
+        return;
+    }
+    let (first, last) = (groups[0], groups[groups.len() - 1]);
+    // An emoji digit's keycap after the last digit belongs to it.
+    let mut end = last.end;
+    let rest = &text[end..];
+    if let Some(k) = rest
+        .strip_prefix(" \u{20e3}")
+        .or_else(|| rest.strip_prefix('\u{20e3}'))
+    {
+        end = text.len() - k.len();
+    }
+    out.push(Run {
+        start: first.start,
+        end,
+        digits,
+        numerals: groups.iter().map(|g| g.numerals).sum(),
+        spelled: groups.len() >= 4 && groups.iter().all(|g| g.len == 1),
+        number: number || is_date(text, groups),
+    })
+}
+
+/// `2025-01-08`, `2025/6/30`, `08/01/2025`, `2025-01`: groups of a year, a month and a day.
+fn is_date(text: &str, groups: &[Group]) -> bool {
+    let value = |g: &Group| text[g.start..g.end].parse::<u32>().ok();
+    let seps_ok = groups[1..]
+        .iter()
+        .all(|g| matches!(g.single_sep, Some('-' | '/' | '.')));
+    if !seps_ok {
+        return false;
+    }
+    let month = |g: &Group| g.len <= 2 && value(g).is_some_and(|m| (1..=12).contains(&m));
+    let day = |g: &Group| g.len <= 2 && value(g).is_some_and(|d| (1..=31).contains(&d));
+    let year = |g: &Group| g.len == 4 && value(g).is_some_and(|y| (1900..=2099).contains(&y));
+    match groups {
+        [y, m] => year(y) && month(m),
+        [a, b, c] => {
+            year(a) && month(b) && day(c) || year(c) && (month(a) && day(b) || day(a) && month(b))
+        }
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The words around a run.
+
+/// What a word says about a number, on one side of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    None,
+    /// Names a secret.
+    Cue(Cue),
+    /// What the user did with it: 发了, 念给, sent, typed.
+    Told,
+    /// Where a code comes from: 短信, 收到, sms.
+    Received,
+    /// Its announced length: 6位, 六位数, 6 digits.
+    Length,
+    /// How a password is written (区分大小写, all lowercase): a password follows.
+    CaseHint,
+    /// Names a number that is no secret (before it: an error, a phone, an order, a price) or
+    /// measures it (right after it: a unit, a currency).
+    Clear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cue {
+    /// A one-time code: 验证码, 码, code, otp.
+    Code,
+    /// A password; its kind from the words around (支付, 卡, 动态).
+    Password,
+    /// `pin`: the payment PIN (WeChat Pay calls it so) unless a card is named.
+    Pin,
+    /// `口令`: a code when it is digits, a password otherwise.
+    Watchword,
+}
+
+use Role::{CaseHint as H, Clear as X, Length as L, None as N, Received as R, Told as T};
+const C: Role = Role::Cue(Cue::Code);
+const P: Role = Role::Cue(Cue::Password);
+const PIN: Role = Role::Cue(Cue::Pin);
+const W: Role = Role::Cue(Cue::Watchword);
+
+/// Words as the normalised text spells them (simplified, lower case, full-width folded), with
+/// what each says before a number and after it. The longest word wins where they overlap, so a
+/// word that holds a secret word but means something else (`二维码`, `号码`, `error code`) is
+/// listed to be read as itself. ASCII words match whole (digits may touch them: `code482913`).
+#[rustfmt::skip]
+const TERMS: &[(&str, Role, Role)] = &[
+    // A code.
+    ("码", C, C), ("验证码", C, C), ("验正码", C, C), ("校验码", C, C), ("动态码", C, C),
+    ("短信码", C, C), ("确认码", C, C), ("激活码", C, C), ("安全码", C, C), ("认证码", C, C),
+    ("登录码", C, C), ("授权码", C, C), ("code", C, C), ("otp", C, C), ("passcode", C, C),
+    ("verification", C, C), ("yzm", C, C), ("yanzhengma", C, C), ("yan zheng ma", C, C),
+    ("口令", W, N),
+    // Words with 码 or code in them that name no secret.
+    ("二维码", N, N), ("条码", N, N), ("条形码", N, N), ("编码", N, N), ("源码", N, N),
+    ("乱码", N, N), ("页码", N, N), ("尺码", N, N), ("起码", N, N), ("价码", N, N),
+    ("筹码", N, N), ("数码", N, N), ("码头", N, N), ("码农", N, N), ("码字", N, N),
+    ("扫码", N, N), ("付款码", N, N), ("收款码", N, N), ("邀请码", N, N), ("推荐码", N, N),
+    ("兑换码", N, N), ("qr code", N, N), ("promo code", N, N), ("invite code", N, N),
+    ("referral code", N, N), ("source code", N, N),
+    ("号码", X, N), ("错误码", X, X), ("错误代码", X, X), ("代码", X, N), ("返回码", X, X),
+    ("状态码", X, X), ("异常码", X, X), ("error code", X, X), ("errcode", X, X),
+    ("errorcode", X, X), ("status code", X, X), ("zip code", X, N), ("post code", X, N),
+    ("area code", X, N), ("country code", X, N),
+    // A password, a PIN.
+    ("密码", P, P), ("蜜码", P, P), ("秘码", P, P), ("password", P, P), ("passwd", P, N),
+    ("pass word", P, N), ("pwd", P, N), ("pw", P, N), ("pass", P, N), ("mima", P, N),
+    ("mi ma", P, N), ("mm", P, X), ("pin", PIN, N), ("pin码", PIN, N), ("pin 码", PIN, N),
+    ("区分大小写", H, N), ("大小写", H, N), ("全小写", H, N), ("全大写", H, N), ("小写", H, N),
+    ("lowercase", H, N), ("uppercase", H, N), ("all caps", H, N), ("case sensitive", H, N),
+    ("case-sensitive", H, N),
+    // What the user did with it.
+    ("发了", T, T), ("发的", T, T), ("发给", T, T), ("发过去", T, T), ("发出", T, T),
+    ("发咗", T, T), ("发送", T, T), ("给了", T, T), ("给他", T, T), ("给她", T, T),
+    ("给对方", T, T), ("俾咗", T, T), ("报了", T, T), ("报给", T, T), ("报咗", T, T),
+    ("念了", T, T), ("念给", T, T), ("读了", T, T), ("读给", T, T), ("说了", T, T),
+    ("说的是", T, T), ("讲了", T, T), ("讲给", T, T), ("讲咗", T, T), ("回了", T, T),
+    ("回复", T, T), ("输了", T, T), ("输入", T, T), ("填了", T, T), ("填入", T, T),
+    ("填写", T, T), ("告诉", T, T), ("转给", T, T), ("sent", T, T), ("send", T, T),
+    ("told", T, T), ("tell", T, T), ("gave", T, T), ("give", T, T), ("typed", T, T),
+    ("type", T, T), ("entered", T, T), ("enter", T, T), ("texted", T, T), ("read out", T, T),
+    ("repeated", T, T), ("said", T, T), ("shared", T, T), ("forwarded", T, T),
+    ("fa le", T, T), ("fa gei", T, T), ("gei le", T, T), ("shuo le", T, T), ("bao le", T, T),
+    ("nian le", T, T),
+    // Where it came from.
+    ("短信", R, R), ("收到", R, R), ("手机上", R, R), ("刚来的", R, R), ("数字", R, R),
+    ("那个数", R, R), ("sms", R, R), ("text", R, R), ("message", R, R), ("msg", R, R),
+    // Its length.
+    ("位数", L, L), ("digits", L, L), ("digit", L, L), ("4位", L, L), ("5位", L, L),
+    ("6位", L, L), ("7位", L, L), ("8位", L, L), ("四位", L, L), ("五位", L, L), ("六位", L, L),
+    ("七位", L, L), ("八位", L, L),
+    // Errors.
+    ("错误", X, X), ("报错", X, X), ("异常", X, N), ("error", X, X), ("err", X, X),
+    ("errno", X, N), ("ret", X, N), ("status", X, N), ("http", X, N), ("exception", X, N),
+    // Phones and hotlines.
+    ("电话", X, N), ("手机号", X, N), ("尾号", X, N), ("座机", X, N), ("热线", X, X),
+    ("拨打", X, N), ("致电", X, N), ("来电", X, N), ("分机", X, N), ("call", X, N),
+    ("phone", X, N), ("tel", X, N), ("mobile", X, N), ("number", X, N), ("whatsapp", X, N),
+    // Orders, appeals, parcels, ids, places.
+    ("订单", X, N), ("单号", X, N), ("编号", X, N), ("工单", X, N), ("申诉号", X, N),
+    ("快递", X, N), ("运单", X, N), ("发票", X, N), ("流水号", X, N), ("交易号", X, N),
+    ("序号", X, N), ("型号", X, N), ("版本", X, N), ("房间", X, N), ("房号", X, N),
+    ("门牌", X, N), ("车牌", X, N), ("航班", X, N), ("学号", X, N), ("工号", X, N),
+    ("身份证", X, N), ("账号", X, N), ("帐号", X, N), ("用户名", X, N), ("第", X, N),
+    ("id", X, N), ("order", X, N), ("ticket", X, N), ("case", X, N), ("tracking", X, N),
+    ("invoice", X, N), ("ref", X, N), ("no.", X, N), ("#", X, N), ("version", X, N),
+    ("ver", X, N), ("room", X, N), ("flight", X, N), ("serial", X, N), ("uid", X, N),
+    ("邮编", X, N), ("邮政编码", X, N), ("zip", X, N), ("postcode", X, N), ("postal", X, N),
+    ("区号", X, N), ("qq", X, N), ("q号", X, N), ("扣扣", X, N), ("微信号", X, N),
+    ("wxid", X, N), ("群号", X, N),
+    // Money and dates.
+    ("¥", X, N), ("$", X, N), ("hk$", X, N), ("us$", X, N), ("usd", X, X), ("rmb", X, X),
+    ("usdt", X, X), ("押金", X, N), ("保证金", X, N), ("定金", X, N), ("费", X, N),
+    ("手续费", X, N), ("余额", X, N), ("金额", X, N), ("充值", X, N), ("转账", X, N),
+    ("价格", X, N), ("工资", X, N), ("红包", X, N), ("付了", X, N), ("付", X, N), ("交", X, N),
+    ("花了", X, N), ("price", X, N), ("fee", X, N), ("cost", X, N), ("paid", X, N),
+    ("日期", X, N), ("date", X, N),
+    // Units and currencies after a number.
+    ("元", N, X), ("块", N, X), ("万", N, X), ("千", N, X), ("百", N, X), ("毛", N, X),
+    ("刀", N, X), ("美元", N, X), ("美金", N, X), ("港币", N, X), ("人民币", N, X),
+    ("dollars", N, X), ("dollar", N, X), ("bucks", N, X), ("年", N, X), ("月", N, X),
+    ("日", N, X), ("号", N, X), ("点", N, X), ("时", N, X), ("分", N, X), ("秒", N, X),
+    ("天", N, X), ("周", N, X), ("小时", N, X), ("分钟", N, X), ("岁", N, X), ("个", N, X),
+    ("人", N, X), ("次", N, X), ("位", N, X), ("栋", N, X), ("楼", N, X), ("层", N, X),
+    ("室", N, X), ("路", N, X), ("米", N, X), ("公里", N, X), ("斤", N, X), ("条", N, X),
+    ("张", N, X), ("页", N, X), ("倍", N, X), ("%", N, X), ("km", N, X), ("kg", N, X),
+    ("mb", N, X), ("gb", N, X), ("kb", N, X), ("cm", N, X), ("ms", N, X), ("am", N, X),
+    ("pm", N, X), ("days", N, X), ("years", N, X), ("months", N, X), ("hours", N, X),
+    ("mins", N, X), ("minutes", N, X), ("times", N, X), ("people", N, X),
+];
+
+static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(TERMS.iter().map(|t| t.0))
+        .expect("static word list")
+});
+
+/// What turns a password word into another kind of secret, looked for near the word.
+#[rustfmt::skip]
+const QUALIFIERS: &[(&str, SecretKind)] = &[
+    ("支付", SecretKind::PaymentPassword), ("付款", SecretKind::PaymentPassword),
+    ("钱包", SecretKind::PaymentPassword), ("零钱", SecretKind::PaymentPassword),
+    ("交易", SecretKind::PaymentPassword), ("pay", SecretKind::PaymentPassword),
+    ("wallet", SecretKind::PaymentPassword), ("zhifu", SecretKind::PaymentPassword),
+    ("卡", SecretKind::CardPin), ("银行", SecretKind::CardPin), ("atm", SecretKind::CardPin),
+    ("取款", SecretKind::CardPin), ("取现", SecretKind::CardPin), ("bank", SecretKind::CardPin),
+    ("debit", SecretKind::CardPin), ("credit", SecretKind::CardPin),
+    ("card", SecretKind::CardPin), ("yinhang", SecretKind::CardPin),
+    ("动态", SecretKind::VerificationCode), ("短信", SecretKind::VerificationCode),
+    ("验证", SecretKind::VerificationCode), ("sms", SecretKind::VerificationCode),
+    ("one-time", SecretKind::VerificationCode), ("one time", SecretKind::VerificationCode),
+];
+
+/// Words that introduce a value (`是`, `is`, `:`): after one, a farther secret word is as good
+/// as a near one, and a token after a password word is its value.
+const INTRODUCERS: &[&str] = &[
+    "是", "为", "系", "了", "成", ":", "=", "is", "was", "are", "shi", "here",
+];
+
+/// Small words skipped between a password word and its value (`the password for my 微信 is`).
+const FILLERS: &[&str] = &[
+    "is", "was", "are", "my", "the", "a", "an", "it", "its", "for", "to", "of", "and", "on", "in",
+    "me", "him", "her", "them", "i", "you", "he", "she", "they", "just", "still", "also", "shi",
+    "jiu", "wo", "de", "le", "ta", "set", "same", "as", "this", "that", "here", "now", "new",
+    "old", "account", "login", "pls", "please", "with", "from", "no", "not",
+];
+
+/// A word of `TERMS` found in the text.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    start: usize,
+    end: usize,
+    term: usize,
+}
+
+impl Hit {
+    fn left(self) -> Role {
+        TERMS[self.term].1
+    }
+    fn right(self) -> Role {
+        TERMS[self.term].2
+    }
+}
+
+fn hits(text: &str) -> Vec<Hit> {
+    let b = text.as_bytes();
+    WORDS
+        .find_iter(text)
+        .filter(|m| {
+            // ASCII words match whole: no letter glued to either end.
+            let word = TERMS[m.pattern().as_usize()].0.as_bytes();
+            let letter = |i: Option<usize>| {
+                i.and_then(|i| b.get(i))
+                    .is_some_and(u8::is_ascii_alphabetic)
             };
-            if e > s && shaped && !overlaps(&spans, s, e) {
-                spans.push((s, e, SecretKind::Password));
+            !(word[0].is_ascii_alphabetic() && letter(m.start().checked_sub(1))
+                || word[word.len() - 1].is_ascii_alphabetic() && letter(Some(m.end())))
+        })
+        .map(|m| Hit {
+            start: m.start(),
+            end: m.end(),
+            term: m.pattern().as_usize(),
+        })
+        .collect()
+}
+
+/// How far apart two places are, in words: a Chinese character, an ASCII word or number, a
+/// punctuation mark each count one, spaces nothing.
+fn units(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_word = false;
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '\'' && in_word {
+            n += usize::from(!in_word);
+            in_word = true;
+        } else {
+            in_word = false;
+            n += usize::from(!c.is_whitespace());
+        }
+    }
+    n
+}
+
+/// A secret word this close (in [`units`]) is near: two points of evidence.
+const NEAR: usize = 4;
+/// Words farther than this before a run say nothing about it.
+const FAR_LEFT: usize = 12;
+/// Words farther than this after a run, or past the end of its sentence, say nothing about it.
+const FAR_RIGHT: usize = 8;
+/// Evidence a run needs.
+const ENOUGH: usize = 2;
+
+fn ends_sentence(s: &str) -> bool {
+    s.contains(['。', '!', '?', '\n'])
+}
+
+/// `s` ends with a word that introduces a value.
+fn introduced(s: &str) -> bool {
+    let s = s.trim_end();
+    INTRODUCERS.iter().any(|w| {
+        s.strip_suffix(w).is_some_and(|head| {
+            // An ASCII introducer is a whole word.
+            !w.as_bytes()[0].is_ascii_alphabetic()
+                || !head.as_bytes().last().is_some_and(u8::is_ascii_alphabetic)
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reading of one message.
+
+struct Reading<'a> {
+    text: &'a str,
+    hits: Vec<Hit>,
+    expecting: Option<SecretKind>,
+    /// Where the message is once trimmed: a run spanning it is the whole message (`482 913`,
+    /// `３３１６。`).
+    bare: (usize, usize),
+}
+
+/// What is glued to a run (see [`Reading::glued`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Glued {
+    Nothing,
+    /// Makes it part of an id or a signed, masked or international number: never a secret.
+    Id,
+    /// Letters after it: an id unless a secret word names it.
+    Tail,
+}
+
+/// A secret found: its span in the normalised text, its kind, and the word that named it.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    start: usize,
+    end: usize,
+    kind: SecretKind,
+    cue: Option<usize>,
+}
+
+impl Reading<'_> {
+    /// The kind of secret the word of hit `i` names, for a value that ends at `until`.
+    fn kind_of(&self, i: usize, until: usize, digits: bool) -> SecretKind {
+        let h = self.hits[i];
+        let default = match h.left() {
+            Role::Cue(Cue::Code) => return SecretKind::VerificationCode,
+            Role::Cue(Cue::Watchword) if digits => return SecretKind::VerificationCode,
+            Role::Cue(Cue::Pin) => SecretKind::PaymentPassword,
+            _ => SecretKind::Password,
+        };
+        // The nearest qualifier in the few words before the password word, or else between it
+        // and the value (`the PIN for my debit card is …`).
+        let before = back_units(self.text, h.start, NEAR);
+        let head = &self.text[before..h.start];
+        let near_before = QUALIFIERS
+            .iter()
+            .filter_map(|&(w, k)| head.rfind(w).map(|at| (at, k)))
+            .max_by_key(|&(at, _)| at);
+        let between = &self.text[h.end.min(until)..until];
+        let after = || {
+            QUALIFIERS
+                .iter()
+                .filter_map(|&(w, k)| between.find(w).map(|at| (at, k)))
+                .min_by_key(|&(at, _)| at)
+        };
+        near_before.or_else(after).map_or(default, |(_, k)| k)
+    }
+
+    /// Whether `run` is a secret, and of what kind.
+    fn judge(&self, run: &Run) -> Option<Found> {
+        let text = self.text;
+        let glued = self.glued(run);
+        if run.number || glued == Glued::Id {
+            return None;
+        }
+        let mut cue: Option<(usize, bool)> = None;
+        let (mut told, mut received, mut length) = (false, false, false);
+        // Before the run, nearest first: the first word that names something decides.
+        let before = self.hits.partition_point(|h| h.end <= run.start);
+        for i in (0..before).rev() {
+            let h = self.hits[i];
+            let between = &text[h.end..run.start];
+            let gap = units(between);
+            if gap > FAR_LEFT || ends_sentence(between) {
+                break;
+            }
+            match h.left() {
+                Role::Cue(_) if cue.is_none() => {
+                    cue = Some((i, gap <= NEAR || introduced(between)));
+                }
+                // A word that names a number names the first after it (`第一次 … 118430`).
+                Role::Clear if cue.is_none() && !between.contains(is_digit) => return None,
+                Role::Told if gap <= NEAR => told = true,
+                Role::Received => received = true,
+                Role::Length => length = true,
+                _ => {}
+            }
+        }
+        let near_before = cue.is_some_and(|(_, near)| near);
+        if glued == Glued::Tail && !near_before {
+            return None;
+        }
+        let after = self.hits.partition_point(|h| h.start < run.end);
+        for (i, h) in self.hits.iter().enumerate().skip(after) {
+            let between = &text[run.end..h.start];
+            let gap = units(between);
+            if gap > FAR_RIGHT || ends_sentence(between) {
+                break;
+            }
+            match h.right() {
+                // A unit is written right after its number (`5000 元`, not `5000 这个`).
+                Role::Clear if gap == 0 && !near_before => return None,
+                Role::Cue(_) if cue.is_none() => cue = Some((i, gap <= NEAR)),
+                Role::Told if gap <= NEAR => told = true,
+                Role::Received => received = true,
+                Role::Length => length = true,
+                _ => {}
+            }
+        }
+        let shape = run.digits == 6 || run.spelled || run.numerals >= 3;
+        let mut score =
+            usize::from(told) + usize::from(received) + usize::from(length) + usize::from(shape);
+        score += match cue {
+            Some((_, true)) => 2,
+            Some((_, false)) => 1,
+            None => 0,
+        };
+        if self.bare == (run.start, run.end) || self.expecting.is_some() {
+            score += 2;
+        }
+        if score < ENOUGH {
+            return None;
+        }
+        let kind = match cue {
+            Some((i, _)) => self.kind_of(i, run.start.max(self.hits[i].end), true),
+            None => self.expecting.unwrap_or(SecretKind::VerificationCode),
+        };
+        kind.digits().contains(&run.digits).then_some(Found {
+            start: run.start,
+            end: run.end,
+            kind,
+            cue: cue.map(|(i, _)| i),
+        })
+    }
+
+    /// What is glued to a run: shapes no secret has around it (a minus sign, a `+` country code, a
+    /// mask `139****5678`, letters before it `jf8899`, `lily_2020`, `0x8007`, unless they are a
+    /// secret word `code482913`), or letters after it (`4421abc`: an id, unless a secret word
+    /// just named it, `验证码是482913ok`).
+    fn glued(&self, run: &Run) -> Glued {
+        let text = self.text;
+        let head = &text[..run.start];
+        let tail = &text[run.end..];
+        let mut back = head.chars().rev();
+        let prev = back.next();
+        let prev2 = back.next();
+        let next = tail.chars().next();
+        let masked = |s: Option<char>| s == Some('*');
+        if masked(head.trim_end().chars().next_back()) || masked(tail.trim_start().chars().next()) {
+            return Glued::Id;
+        }
+        let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        match prev {
+            Some('+') => return Glued::Id,
+            Some('-') if !prev2.is_some_and(is_han) => return Glued::Id,
+            Some('_' | '-' | '.' | '@' | '/') if alnum(prev2) => return Glued::Id,
+            Some(c) if c.is_ascii_alphabetic() => {
+                // The word glued before: a secret word, or part of an id.
+                let word_start = head
+                    .rfind(|c: char| !c.is_ascii_alphabetic())
+                    .map_or(0, |i| i + 1);
+                let at = self.hits.partition_point(|h| h.end < run.start);
+                let glued_cue = self.hits.get(at).is_some_and(|h| {
+                    h.start <= word_start && h.end == run.start && matches!(h.left(), Role::Cue(_))
+                });
+                if !glued_cue {
+                    return Glued::Id;
+                }
+            }
+            _ => {}
+        }
+        let letter_after = match next {
+            Some(c) if c.is_ascii_alphabetic() => true,
+            Some('_' | '@') => true,
+            Some('-' | '.' | '/') => tail[1..].starts_with(|c: char| c.is_ascii_alphabetic()),
+            _ => false,
+        };
+        if letter_after {
+            Glued::Tail
+        } else {
+            Glued::Nothing
+        }
+    }
+
+    /// The password after the word of hit `i` (or from `from` with no word, when the previous
+    /// message asked for one), if a token there is one.
+    fn password_after(&self, i: Option<usize>, from: usize) -> Option<Found> {
+        let text = self.text;
+        let mut pos = from;
+        let mut intro = true;
+        let mut gap = 0;
+        let next_hit = |pos: usize| {
+            let at = self.hits.partition_point(|h| h.start < pos);
+            self.hits.get(at).filter(|h| h.start == pos)
+        };
+        let kind = |until: usize| match i {
+            Some(i) => self.kind_of(i, until, false),
+            None => self.expecting.unwrap_or(SecretKind::Password),
+        };
+        while pos < text.len() && gap <= FAR_RIGHT {
+            if let Some(h) = next_hit(pos) {
+                // Another word that names something: the value, if any, is that word's.
+                if !matches!(h.left(), Role::None | Role::Told | Role::Length) {
+                    return None;
+                }
+            }
+            let c = text[pos..].chars().next()?;
+            if c.is_whitespace() {
+                if c == '\n' {
+                    return None;
+                }
+                pos += 1;
+                continue;
+            }
+            if matches!(c, '。' | '!' | '?') {
+                return None;
+            }
+            if let Some(close) = closing_quote(c) {
+                let inner_start = pos + c.len_utf8();
+                let inner_end = text[inner_start..]
+                    .find(close)
+                    .map(|at| inner_start + at)
+                    .filter(|&e| e - inner_start <= 64);
+                if let Some(e) = inner_end {
+                    let inner = &text[inner_start..e];
+                    let literal = inner.len() >= 3
+                        && !inner.contains('\n')
+                        && inner.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+                    if literal {
+                        if inner.bytes().all(|b| b.is_ascii_digit()) {
+                            return None; // all digits: the digit reader's
+                        }
+                        return Some(Found {
+                            start: inner_start,
+                            end: e,
+                            kind: kind(inner_start),
+                            cue: i,
+                        });
+                    }
+                }
+                pos += c.len_utf8();
+                gap += 1;
+                continue;
+            }
+            if !c.is_ascii_graphic() {
+                // A Chinese character or another symbol: an introducer or a word in between.
+                intro = INTRODUCERS.contains(&&text[pos..pos + c.len_utf8()]);
+                pos += c.len_utf8();
+                gap += 1;
+                continue;
+            }
+            let end = text[pos..]
+                .find(|c: char| !c.is_ascii_graphic())
+                .map_or(text.len(), |at| pos + at);
+            let raw = &text[pos..end];
+            let lead = raw.len()
+                - raw
+                    .trim_start_matches([':', '=', ')', ']', '}', '>', '"', '\'', ','])
+                    .len();
+            let token = raw[lead..]
+                .trim_end_matches([',', '.', ';', ':', '?', ')', ']', '}', '"', '\'', '>']);
+            let (s, e) = (pos + lead, pos + lead + token.len());
+            pos = end;
+            if token.is_empty() {
+                // Punctuation alone: `:` and `=` introduce, brackets are transparent.
+                intro |= raw.contains([':', '=']);
+                continue;
+            }
+            gap += 1;
+            if FILLERS.contains(&token) {
+                intro = INTRODUCERS.contains(&token);
+                continue;
+            }
+            let letters = token.bytes().any(|b| b.is_ascii_alphabetic());
+            let digits = token.bytes().any(|b| b.is_ascii_digit());
+            let symbols = token
+                .bytes()
+                .any(|b| b.is_ascii_punctuation() && !matches!(b, b'.' | b'@' | b'-' | b'/'));
+            let address = token.contains("://")
+                || token.starts_with("www.")
+                || token.split_once('@').is_some_and(|(_, d)| d.contains('.'));
+            if !letters {
+                return None; // a number: the digit reader's
+            }
+            if intro && !address && token.len() >= 4 && (digits || symbols) {
+                return Some(Found {
+                    start: s,
+                    end: e,
+                    kind: kind(s),
+                    cue: i,
+                });
+            }
+            if intro && !digits && !symbols {
+                // A word and a number together (`Rose 2022`).
+                let rest = &text[e..];
+                if let Some(num) = rest.strip_prefix(' ') {
+                    let n = num
+                        .find(|c: char| !c.is_ascii_alphanumeric())
+                        .unwrap_or(num.len());
+                    let number = &num[..n];
+                    if number.len() >= 2 && number.bytes().all(|b| b.is_ascii_digit()) {
+                        return Some(Found {
+                            start: s,
+                            end: e + 1 + n,
+                            kind: kind(s),
+                            cue: i,
+                        });
+                    }
+                }
+            }
+            intro = false;
+        }
+        None
+    }
+}
+
+fn closing_quote(c: char) -> Option<char> {
+    Some(match c {
+        '\'' => '\'',
+        '"' => '"',
+        '“' => '”',
+        '‘' => '’',
+        '「' => '」',
+        '『' => '』',
+        '《' => '》',
+        '【' => '】',
+        '(' => ')',
+        '[' => ']',
+        '<' => '>',
+        _ => return None,
+    })
+}
+
+/// The byte position `n` [`units`] back from `at`.
+fn back_units(text: &str, at: usize, n: usize) -> usize {
+    let mut seen = 0;
+    let mut in_word = false;
+    for (i, c) in text[..at].char_indices().rev() {
+        if c.is_ascii_alphanumeric() {
+            if !in_word {
+                if seen == n {
+                    return i + c.len_utf8();
+                }
+                seen += 1;
+            }
+            in_word = true;
+        } else {
+            in_word = false;
+            if !c.is_whitespace() {
+                if seen == n {
+                    return i + c.len_utf8();
+                }
+                seen += 1;
             }
         }
     }
-    if spans.is_empty() {
+    0
+}
+
+/// Words without which a message holds no password and names no secret: the gate of the
+/// automaton for messages with no digit run.
+fn may_name_a_secret(text: &str) -> bool {
+    if text.contains('码') || text.contains("口令") || text.contains("大小写") {
+        return true;
+    }
+    let b = text.as_bytes();
+    b.iter().any(u8::is_ascii_alphabetic)
+        && [
+            "code",
+            "otp",
+            "pin",
+            "yzm",
+            "yanzhengma",
+            "yan zheng",
+            "pass",
+            "pw",
+            "mm",
+            "mima",
+            "mi ma",
+            "case",
+            "lowercase",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+}
+
+/// Finds and redacts the secrets of a message. `expecting`: the previous message named a
+/// secret of this kind without giving it (a number here is then read as that secret).
+pub fn guard(n: Normalized, expecting: Option<SecretKind>) -> Guarded {
+    let text = n.text.as_str();
+    let runs = read_runs(text);
+    if runs.is_empty() && expecting.is_none() && !may_name_a_secret(text) {
         return Guarded {
             redacted: n.original,
             text: n.text,
             secrets: Vec::new(),
+            expects: None,
         };
     }
-    spans.sort_by_key(|s| s.0);
+    let trimmed = text.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '.' | '。' | '!' | '?' | '~' | '…')
+    });
+    let bare_start = trimmed.as_ptr() as usize - text.as_ptr() as usize;
+    let reading = Reading {
+        text,
+        hits: hits(text),
+        expecting,
+        bare: (bare_start, bare_start + trimmed.len()),
+    };
+    let mut found: Vec<Found> = runs.iter().filter_map(|r| reading.judge(r)).collect();
+    for (i, h) in reading.hits.iter().enumerate() {
+        if matches!(
+            h.left(),
+            Role::Cue(Cue::Password | Cue::Pin | Cue::Watchword) | Role::CaseHint
+        ) {
+            found.extend(reading.password_after(Some(i), h.end));
+        }
+    }
+    if matches!(expecting, Some(k) if k != SecretKind::VerificationCode) {
+        found.extend(reading.password_after(None, 0));
+    }
+    // The last secret word of the message, if no value went with it.
+    let expects = reading
+        .hits
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, h)| matches!(h.left(), Role::Cue(_)))
+        .filter(|&(i, _)| !found.iter().any(|f| f.cue == Some(i)))
+        .map(|(i, h)| reading.kind_of(i, h.end, true));
+    if found.is_empty() {
+        return Guarded {
+            redacted: n.original,
+            text: n.text,
+            secrets: Vec::new(),
+            expects,
+        };
+    }
+    // Overlapping finds (`Rose 2022` and its `2022`) become one span, of the first's kind.
+    found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+    let mut spans: Vec<(usize, usize, SecretKind)> = Vec::with_capacity(found.len());
+    for f in &found {
+        match spans.last_mut() {
+            Some(last) if f.start < last.1 => last.1 = last.1.max(f.end),
+            _ => spans.push((f.start, f.end, f.kind)),
+        }
+    }
     let mut kinds: Vec<SecretKind> = spans.iter().map(|s| s.2).collect();
     kinds.sort();
     kinds.dedup();
@@ -224,6 +1060,7 @@ pub fn guard(n: Normalized) -> Guarded {
         redacted: splice(&n.original, &orig),
         text: splice(text, &spans),
         secrets: kinds,
+        expects,
     }
 }
 
@@ -241,7 +1078,6 @@ fn splice(s: &str, spans: &[(usize, usize, SecretKind)]) -> String {
     out.push_str(&s[last..]);
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +1111,7 @@ mod tests {
     }
 
     fn g(s: &str) -> Guarded {
-        guard(Normalizer::new(&[]).unwrap().normalize(s))
+        guard(Normalizer::new(&[]).unwrap().normalize(s), None)
     }
 
     #[test]

@@ -215,7 +215,6 @@ fn table(m: &Measured) -> String {
 }
 
 #[test]
-#[ignore = "the guard of today misses most of the probe (#24); un-ignored when it passes"]
 fn the_guard_catches_every_secret_however_it_is_typed() {
     let m = measure();
     println!("{}", table(&m));
