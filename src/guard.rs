@@ -225,6 +225,8 @@ struct Run {
     /// Shaped as no secret is: a date (`2025-01-08`) or a number beside a decimal point or a
     /// thousands separator (`1314.52`).
     number: bool,
+    /// A separator in it joins ASCII digits and Chinese numerals.
+    mixed: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -233,22 +235,34 @@ struct Group {
     end: usize,
     len: usize,
     numerals: usize,
-    /// The separators before it (none for a run's first group) hold `.` or `,`.
-    weak: bool,
+    /// The separators before it (none for a run's first group) hold `.` or `,`: which.
+    weak: Option<char>,
     /// What separates it from the group before: the single character of a date's gap, if so.
     single_sep: Option<char>,
+    /// A separator joins it to a group of the other script.
+    cross: bool,
 }
 
-/// Every run of 4 digits or more in `text`.
-fn read_runs(text: &str) -> Vec<Run> {
+/// Every run of 4 digits or more in `text`. `across_scripts`: separators join ASCII digits and
+/// Chinese numerals (`4 八 2 九`); otherwise only digits of one script (the pieces of a run that
+/// is no secret as a whole, `482913` of `482913 一个小时后`).
+fn read_runs(text: &str, across_scripts: bool) -> Vec<Run> {
     let mut out = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
     // Separators seen since the last digit: how many, whether one was weak, the only one.
-    let (mut gap, mut gap_weak, mut gap_char) = (0usize, false, None::<char>);
+    let (mut gap, mut gap_weak, mut gap_char) = (0usize, None::<char>, None::<char>);
     let mut in_group = false;
+    // Whether the last digit was a Chinese numeral.
+    let mut last_numeral = false;
     for (i, c) in text.char_indices() {
         if is_digit(c) {
             let numeral = usize::from(!c.is_ascii() && is_han(c));
+            let cross = !in_group && !groups.is_empty() && last_numeral != (numeral == 1);
+            if cross && !across_scripts {
+                finish(text, &mut groups, &mut out);
+                (gap, gap_weak, gap_char) = (0, None, None);
+            }
+            last_numeral = numeral == 1;
             if in_group {
                 let g = groups.last_mut().expect("a group is open");
                 g.end = i + c.len_utf8();
@@ -262,41 +276,72 @@ fn read_runs(text: &str) -> Vec<Run> {
                     numerals: numeral,
                     weak: gap_weak,
                     single_sep: if gap == 1 { gap_char } else { None },
+                    cross: cross && across_scripts,
                 });
                 in_group = true;
             }
-            (gap, gap_weak, gap_char) = (0, false, None);
+            (gap, gap_weak, gap_char) = (0, None, None);
         } else if !groups.is_empty() && is_separator(c) && gap < MAX_GAP {
             in_group = false;
             gap += 1;
-            gap_weak |= c == '.' || c == ',';
+            if c == '.' || c == ',' {
+                gap_weak = Some(c);
+            }
             gap_char = Some(c);
         } else {
             finish(text, &mut groups, &mut out);
             in_group = false;
-            (gap, gap_weak, gap_char) = (0, false, None);
+            (gap, gap_weak, gap_char) = (0, None, None);
         }
     }
     finish(text, &mut groups, &mut out);
     out
 }
 
-/// Closes the run made of `groups` (cleared): split at `.` and `,` unless its groups are all one
-/// length, then kept if it has 4 digits.
+/// Closes the run made of `groups` (cleared): split at `.` and `,` unless they join it evenly,
+/// then kept if it has 4 digits.
 fn finish(text: &str, groups: &mut Vec<Group>, out: &mut Vec<Run>) {
     if groups.is_empty() {
         return;
     }
-    let weak = groups[1..].iter().any(|g| g.weak);
-    let even = groups.iter().all(|g| g.len == groups[0].len);
+    let weak = groups[1..].iter().any(|g| g.weak.is_some());
+    // `.` and `,` join a number when they are all its gaps, between groups of one length
+    // (`3,0,8,1,7,5`, `28.64.19`); otherwise they end a clause (`482 913，100块`) or make decimals
+    // and thousands.
+    let even = groups.iter().all(|g| g.len == groups[0].len)
+        && groups[1..].iter().all(|g| g.weak == groups[1].weak);
     if weak && !even {
-        // A decimal or thousands: each part stands alone, marked as part of a number.
+        // Each part stands alone; one beside a decimal point or a thousands separator
+        // (`1314.52`, `12,800`, not `482913,5分钟`) is part of a number.
+        // The parts between `.` and `,`, as ranges of groups.
+        let mut parts: Vec<(usize, usize)> = Vec::new();
         let mut from = 0;
         for i in 1..=groups.len() {
-            if i == groups.len() || groups[i].weak {
-                push_run(text, &groups[from..i], true, out);
+            if i == groups.len() || groups[i].weak.is_some() {
+                parts.push((from, i));
                 from = i;
             }
+        }
+        // Between parts `k - 1` and `k`: a decimal point or a thousands separator, between two
+        // plain ASCII groups.
+        let plain = |(a, b): (usize, usize)| {
+            b == a + 1
+                && text[groups[a].start..groups[a].end]
+                    .bytes()
+                    .all(|c| c.is_ascii_digit())
+        };
+        let number = |k: usize| {
+            let (before, after) = (parts[k - 1], parts[k]);
+            plain(before)
+                && plain(after)
+                && match groups[after.0].weak {
+                    Some('.') => true,
+                    _ => groups[after.0].len == 3 && groups[before.0].len <= 3,
+                }
+        };
+        for (k, &(a, b)) in parts.iter().enumerate() {
+            let beside = k > 0 && number(k) || k + 1 < parts.len() && number(k + 1);
+            push_run(text, &groups[a..b], beside, out);
         }
     } else {
         push_run(text, groups, false, out);
@@ -326,6 +371,7 @@ fn push_run(text: &str, groups: &[Group], number: bool, out: &mut Vec<Run>) {
         numerals: groups.iter().map(|g| g.numerals).sum(),
         spelled: groups.len() >= 4 && groups.iter().all(|g| g.len == 1),
         number: number || is_date(text, groups),
+        mixed: groups.iter().any(|g| g.cross),
     })
 }
 
@@ -426,11 +472,11 @@ const TERMS: &[(&str, Role, Role)] = &[
     ("给对方", T, T), ("俾咗", T, T), ("报了", T, T), ("报给", T, T), ("报咗", T, T),
     ("念了", T, T), ("念给", T, T), ("读了", T, T), ("读给", T, T), ("说了", T, T),
     ("说的是", T, T), ("讲了", T, T), ("讲给", T, T), ("讲咗", T, T), ("回了", T, T),
-    ("回复", T, T), ("输了", T, T), ("输入", T, T), ("填了", T, T), ("填入", T, T),
+    ("回复", T, T), ("输了", T, T), ("输入", T, T), ("填了", T, T), ("填入", T, T), ("填进", T, T), ("输进", T, T),
     ("填写", T, T), ("告诉", T, T), ("转给", T, T), ("sent", T, T), ("send", T, T),
     ("told", T, T), ("tell", T, T), ("gave", T, T), ("give", T, T), ("typed", T, T),
     ("type", T, T), ("entered", T, T), ("enter", T, T), ("texted", T, T), ("read out", T, T),
-    ("repeated", T, T), ("said", T, T), ("shared", T, T), ("forwarded", T, T),
+    ("read", T, T), ("repeated", T, T), ("said", T, T), ("shared", T, T), ("forwarded", T, T),
     ("fa le", T, T), ("fa gei", T, T), ("gei le", T, T), ("shuo le", T, T), ("bao le", T, T),
     ("nian le", T, T),
     // Where it came from.
@@ -495,7 +541,7 @@ const QUALIFIERS: &[(&str, SecretKind)] = &[
     ("交易", SecretKind::PaymentPassword), ("pay", SecretKind::PaymentPassword),
     ("wallet", SecretKind::PaymentPassword), ("zhifu", SecretKind::PaymentPassword),
     ("卡", SecretKind::CardPin), ("银行", SecretKind::CardPin), ("atm", SecretKind::CardPin),
-    ("取款", SecretKind::CardPin), ("取现", SecretKind::CardPin), ("bank", SecretKind::CardPin),
+    ("取款", SecretKind::CardPin), ("取现", SecretKind::CardPin), ("提款", SecretKind::CardPin), ("bank", SecretKind::CardPin),
     ("debit", SecretKind::CardPin), ("credit", SecretKind::CardPin),
     ("card", SecretKind::CardPin), ("yinhang", SecretKind::CardPin),
     ("动态", SecretKind::VerificationCode), ("短信", SecretKind::VerificationCode),
@@ -598,6 +644,34 @@ fn introduced(s: &str) -> bool {
     })
 }
 
+/// Words after a value that point back to it (`这个是不是`, `that's`): a secret word after them is
+/// as good as near.
+const POINTERS: &[&str] = &[
+    "这个",
+    "这是",
+    "这就是",
+    "就是",
+    "是",
+    "系",
+    "为",
+    "that",
+    "this",
+    "it",
+    "is",
+    "was",
+];
+
+/// `s` starts with a word that points back to the value before it.
+fn points_back(s: &str) -> bool {
+    let s = s.trim_start();
+    POINTERS.iter().any(|w| {
+        s.strip_prefix(w).is_some_and(|tail| {
+            !w.as_bytes()[0].is_ascii_alphabetic()
+                || !tail.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        })
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The reading of one message.
 
@@ -661,12 +735,16 @@ impl Reading<'_> {
     fn judge(&self, run: &Run) -> Option<Found> {
         let text = self.text;
         let glued = self.glued(run);
-        if run.number || glued == Glued::Id {
+        if glued == Glued::Id {
             return None;
         }
+        // The secret word nearest the run (before it, else after it) and whether it is near.
         let mut cue: Option<(usize, bool)> = None;
         let (mut told, mut received, mut length) = (false, false, false);
-        // Before the run, nearest first: the first word that names something decides.
+        // A word before the run names something else (`订单 …`); a unit right after measures it.
+        let (mut cleared, mut measured) = (false, false);
+        // The run is called a secret by the words after it (`… 是验证码`).
+        let mut pointed = false;
         let before = self.hits.partition_point(|h| h.end <= run.start);
         for i in (0..before).rev() {
             let h = self.hits[i];
@@ -676,20 +754,20 @@ impl Reading<'_> {
                 break;
             }
             match h.left() {
-                Role::Cue(_) if cue.is_none() => {
+                Role::Cue(_) => {
                     cue = Some((i, gap <= NEAR || introduced(between)));
+                    break;
                 }
                 // A word that names a number names the first after it (`第一次 … 118430`).
-                Role::Clear if cue.is_none() && !between.contains(is_digit) => return None,
+                Role::Clear if !between.contains(is_digit) => {
+                    cleared = true;
+                    break;
+                }
                 Role::Told if gap <= NEAR => told = true,
                 Role::Received => received = true,
                 Role::Length => length = true,
                 _ => {}
             }
-        }
-        let near_before = cue.is_some_and(|(_, near)| near);
-        if glued == Glued::Tail && !near_before {
-            return None;
         }
         let after = self.hits.partition_point(|h| h.start < run.end);
         for (i, h) in self.hits.iter().enumerate().skip(after) {
@@ -700,13 +778,31 @@ impl Reading<'_> {
             }
             match h.right() {
                 // A unit is written right after its number (`5000 元`, not `5000 这个`).
-                Role::Clear if gap == 0 && !near_before => return None,
-                Role::Cue(_) if cue.is_none() => cue = Some((i, gap <= NEAR)),
+                Role::Clear if gap == 0 => measured = true,
+                // The nearer of the words on both sides: a near one before a far one.
+                Role::Cue(_) if !cue.is_some_and(|(_, near)| near) && !pointed => {
+                    pointed = points_back(between);
+                    let near = gap <= NEAR || pointed;
+                    if cue.is_none() || near {
+                        cue = Some((i, near));
+                    }
+                }
                 Role::Told if gap <= NEAR => told = true,
                 Role::Received => received = true,
                 Role::Length => length = true,
                 _ => {}
             }
+        }
+        let near = cue.is_some_and(|(_, near)| near);
+        // Called a secret in so many words (`QQ 0000 是验证码`), it is one whatever named it
+        // before; a secret word merely after it is not enough (`错误 40029 invalid code`).
+        if cleared && !pointed {
+            return None;
+        }
+        // Letters after it, a unit, a decimal point, a date's shape: no secret, unless a secret
+        // word just named it (`验证码是482913ok`).
+        if (glued == Glued::Tail || measured || run.number) && !near {
+            return None;
         }
         let shape = run.digits == 6 || run.spelled || run.numerals >= 3;
         let mut score =
@@ -726,7 +822,13 @@ impl Reading<'_> {
             Some((i, _)) => self.kind_of(i, run.start.max(self.hits[i].end), true),
             None => self.expecting.unwrap_or(SecretKind::VerificationCode),
         };
-        kind.digits().contains(&run.digits).then_some(Found {
+        let fits = kind.digits().contains(&run.digits)
+            // Too long for its kind but just named (`验证码是四八二九一三两三天`): the secret is in
+            // it, so all of it goes; a phone number is the exception, unless it is a password.
+            || run.digits > *kind.digits().end()
+                && near
+                && (kind == SecretKind::Password || !phone_shaped(&text[run.start..run.end]));
+        fits.then_some(Found {
             start: run.start,
             end: run.end,
             kind,
@@ -751,11 +853,13 @@ impl Reading<'_> {
             return Glued::Id;
         }
         let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        // Ids are ASCII (`jf8899`): letters before a Chinese numeral make none.
+        let ascii = text[run.start..].starts_with(|c: char| c.is_ascii_digit());
         match prev {
             Some('+') => return Glued::Id,
             Some('-') if !prev2.is_some_and(is_han) => return Glued::Id,
-            Some('_' | '-' | '.' | '@' | '/') if alnum(prev2) => return Glued::Id,
-            Some(c) if c.is_ascii_alphabetic() => {
+            Some('_' | '-' | '.' | '@' | '/') if ascii && alnum(prev2) => return Glued::Id,
+            Some(c) if ascii && c.is_ascii_alphabetic() => {
                 // The word glued before: a secret word, or part of an id.
                 let word_start = head
                     .rfind(|c: char| !c.is_ascii_alphabetic())
@@ -770,12 +874,14 @@ impl Reading<'_> {
             }
             _ => {}
         }
-        let letter_after = match next {
-            Some(c) if c.is_ascii_alphabetic() => true,
-            Some('_' | '@') => true,
-            Some('-' | '.' | '/') => tail[1..].starts_with(|c: char| c.is_ascii_alphabetic()),
-            _ => false,
-        };
+        let ascii_end = text[..run.end].ends_with(|c: char| c.is_ascii_digit());
+        let letter_after = ascii_end
+            && match next {
+                Some(c) if c.is_ascii_alphabetic() => true,
+                Some('_' | '@') => true,
+                Some('-' | '.' | '/') => tail[1..].starts_with(|c: char| c.is_ascii_alphabetic()),
+                _ => false,
+            };
         if letter_after {
             Glued::Tail
         } else {
@@ -932,6 +1038,14 @@ fn closing_quote(c: char) -> Option<char> {
     })
 }
 
+/// A mobile (`138 0013 8000`), landline (`021-64886688`) or service (`400-670-0700`) number.
+fn phone_shaped(run: &str) -> bool {
+    let digits: String = run.chars().filter(char::is_ascii_digit).collect();
+    let n = digits.len();
+    n == 11 && digits.starts_with('1')
+        || (10..=12).contains(&n) && ["0", "400", "800"].iter().any(|p| digits.starts_with(p))
+}
+
 /// The byte position `n` [`units`] back from `at`.
 fn back_units(text: &str, at: usize, n: usize) -> usize {
     let mut seen = 0;
@@ -989,7 +1103,7 @@ fn may_name_a_secret(text: &str) -> bool {
 /// secret of this kind without giving it (a number here is then read as that secret).
 pub fn guard(n: Normalized, expecting: Option<SecretKind>) -> Guarded {
     let text = n.text.as_str();
-    let runs = read_runs(text);
+    let runs = read_runs(text, true);
     if runs.is_empty() && expecting.is_none() && !may_name_a_secret(text) {
         return Guarded {
             redacted: n.original,
@@ -1008,7 +1122,20 @@ pub fn guard(n: Normalized, expecting: Option<SecretKind>) -> Guarded {
         expecting,
         bare: (bare_start, bare_start + trimmed.len()),
     };
-    let mut found: Vec<Found> = runs.iter().filter_map(|r| reading.judge(r)).collect();
+    let mut found: Vec<Found> = Vec::new();
+    for run in &runs {
+        match reading.judge(run) {
+            Some(f) => found.push(f),
+            None if run.mixed => {
+                let within = &text[run.start..run.end];
+                for mut piece in read_runs(within, false) {
+                    (piece.start, piece.end) = (run.start + piece.start, run.start + piece.end);
+                    found.extend(reading.judge(&piece));
+                }
+            }
+            None => {}
+        }
+    }
     for (i, h) in reading.hits.iter().enumerate() {
         if matches!(
             h.left(),
