@@ -452,9 +452,14 @@ const TERMS: &[(&str, Role, Role)] = &[
     ("二维码", N, N), ("条码", N, N), ("条形码", N, N), ("编码", N, N), ("源码", N, N),
     ("乱码", N, N), ("页码", N, N), ("尺码", N, N), ("起码", N, N), ("价码", N, N),
     ("筹码", N, N), ("数码", N, N), ("码头", N, N), ("码农", N, N), ("码字", N, N),
-    ("扫码", N, N), ("付款码", N, N), ("收款码", N, N), ("邀请码", N, N), ("推荐码", N, N),
-    ("兑换码", N, N), ("qr code", N, N), ("promo code", N, N), ("invite code", N, N),
-    ("referral code", N, N), ("source code", N, N),
+    ("扫码", N, N), ("解码", N, N), ("转码", N, N), ("码率", N, N), ("码流", N, N),
+    ("付款码", N, N), ("收款码", N, N), ("qr code", N, N), ("source code", N, N),
+    // Codes that are no account secret: they name their number as something else.
+    ("取件码", X, N), ("取货码", X, N), ("提货码", X, N), ("取餐码", X, N), ("取票码", X, N),
+    ("核销码", X, N), ("券码", X, N), ("优惠码", X, N), ("折扣码", X, N), ("礼品码", X, N),
+    ("兑换码", X, N), ("邀请码", X, N), ("推荐码", X, N), ("提取码", X, N),
+    ("pickup code", X, N), ("promo code", X, N), ("coupon code", X, N), ("gift code", X, N),
+    ("invite code", X, N), ("referral code", X, N),
     ("号码", X, N), ("错误码", X, X), ("错误代码", X, X), ("代码", X, N), ("返回码", X, X),
     ("状态码", X, X), ("异常码", X, X), ("error code", X, X), ("errcode", X, X),
     ("errorcode", X, X), ("status code", X, X), ("zip code", X, N), ("post code", X, N),
@@ -569,10 +574,16 @@ struct Hit {
     start: usize,
     end: usize,
     term: usize,
+    /// An ASCII word written right after a digit (`10mm`): a unit of that number, no word
+    /// about the next.
+    suffix: bool,
 }
 
 impl Hit {
     fn left(self) -> Role {
+        if self.suffix {
+            return Role::None;
+        }
         TERMS[self.term].1
     }
     fn right(self) -> Role {
@@ -598,6 +609,9 @@ fn hits(text: &str) -> Vec<Hit> {
             start: m.start(),
             end: m.end(),
             term: m.pattern().as_usize(),
+            suffix: b[m.start()].is_ascii_alphabetic()
+                && m.start() > 0
+                && b[m.start() - 1].is_ascii_digit(),
         })
         .collect()
 }
@@ -1179,7 +1193,11 @@ pub fn guard(n: Normalized, expecting: Option<SecretKind>) -> Guarded {
     let orig: Vec<(usize, usize, SecretKind)> = spans
         .iter()
         .map(|&(s, e, k)| {
+            // Separators the normalised text dropped around it (`三 六 九 … 二 啦`) stay.
             let (a, b) = n.original_span(s, e);
+            let typed = &n.original[a..b];
+            let b = a + typed.trim_end().len();
+            let a = b - typed[..b - a].trim_start().len();
             (a, b, k)
         })
         .collect();
@@ -1329,6 +1347,348 @@ mod tests {
             let out = g(msg);
             assert!(out.secrets.is_empty(), "{msg}: {:?}", out.secrets);
             assert_eq!(out.redacted, msg);
+        }
+    }
+
+    use SecretKind::{CardPin, Password as Pw, PaymentPassword as Pay, VerificationCode as Code};
+
+    /// Each message holds the secret given, of the kind given: gone from both texts, and the
+    /// only kind reported.
+    fn assert_redacted(cases: &[(&str, &str, SecretKind)]) {
+        let n = Normalizer::new(&[]).unwrap();
+        for &(msg, secret, kind) in cases {
+            let out = g(msg);
+            assert_eq!(out.secrets, vec![kind], "{msg} → {}", out.redacted);
+            assert!(!out.redacted.contains(secret), "{msg} → {}", out.redacted);
+            let folded = n.normalize(secret).text;
+            assert!(!out.text.contains(&folded), "{msg} → {}", out.text);
+        }
+    }
+
+    /// None of these messages holds a secret: nothing reported, nothing changed.
+    fn assert_clean(msgs: &[&str]) {
+        for msg in msgs {
+            let out = g(msg);
+            assert!(
+                out.secrets.is_empty(),
+                "{msg}: {:?} → {}",
+                out.secrets,
+                out.redacted
+            );
+            assert_eq!(out.redacted, *msg);
+        }
+    }
+
+    #[test]
+    fn the_digit_reader_reads_every_script_and_spacing_as_one_number() {
+        let read = |s: &str| -> Vec<(String, usize)> {
+            let t = Normalizer::new(&[]).unwrap().normalize(s).text;
+            read_runs(&t, true)
+                .iter()
+                .map(|r| (t[r.start..r.end].to_owned(), r.digits))
+                .collect()
+        };
+        let one = |s: &str, want: &str, digits: usize| {
+            assert_eq!(read(s), vec![(want.to_owned(), digits)], "{s}");
+        };
+        one("482913", "482913", 6);
+        one("４８２９１３", "482913", 6);
+        one("四八二九一三", "四八二九一三", 6);
+        one("肆捌贰玖壹叁", "肆捌贰玖壹叁", 6);
+        one("貳參陸兩", "贰参陆两", 4);
+        one("幺洞拐勾", "幺洞拐勾", 4);
+        one("五〇七 三一八", "五〇七三一八", 6);
+        one("4八2九1三", "4八2九1三", 6);
+        one("4 8-2 9 1 3", "4 8-2 9 1 3", 6);
+        one("640·197", "640·197", 6);
+        one("3,0,8,1,7,5", "3,0,8,1,7,5", 6);
+        one("28．64．19", "28.64.19", 6);
+        one("7~7~0/9|1_3", "7~7~0/9|1_3", 6);
+        // An emoji digit's keycap goes with it.
+        one("5️⃣0️⃣3️⃣1️⃣", "5 \u{20e3}0 \u{20e3}3 \u{20e3}1 \u{20e3}", 4);
+        // Decimals, thousands, versions and a clause's comma end a number.
+        assert_eq!(
+            read("余额1314.52元，共12,800元，版本8.0.49"),
+            vec![("1314".to_owned(), 4)]
+        );
+        assert_eq!(read("482 913，100"), vec![("482 913".to_owned(), 6)]);
+        // Everyday numerals in words stay words.
+        assert!(read("一两个 三四天 一五一十 第一次").is_empty());
+    }
+
+    #[test]
+    fn redaction_removes_exactly_the_characters_typed() {
+        for (msg, want) in [
+            (
+                "验证码：４８２９１３。好的",
+                "验证码：[redacted:code]。好的",
+            ),
+            ("码是 5️⃣0️⃣3️⃣1️⃣7️⃣6️⃣ 快", "码是 [redacted:code] 快"),
+            (
+                "驗證碼係 三 六 九 零 八 二 啦",
+                "驗證碼係 [redacted:code] 啦",
+            ),
+            ("password: kiwi2024! ok", "password: [redacted:password] ok"),
+            ("密码是「xiao_0618」", "密码是「[redacted:password]」"),
+            ("  771204   ", "  [redacted:code]   "),
+        ] {
+            assert_eq!(g(msg).redacted, want, "{msg}");
+        }
+    }
+
+    #[test]
+    fn codes_in_chinese_numerals_are_redacted() {
+        assert_redacted(&[
+            ("验证码：七三九一零五", "七三九一零五", Code),
+            ("收到的验证码是 零零八四六二", "零零八四六二", Code),
+            ("我刚把 捌壹玖零肆贰 念给客服了", "捌壹玖零肆贰", Code),
+            ("码 是 三三一 九九七", "三三一 九九七", Code),
+            ("短信说 二〇二四八六 是验证码", "二〇二四八六", Code),
+            ("幺洞幺洞拐勾 我发给他了", "幺洞幺洞拐勾", Code),
+            ("验证码 9五3一2八", "9五3一2八", Code),
+            ("我支付密码 伍伍陆柒捌玖", "伍伍陆柒捌玖", Pay),
+            ("銀行卡密碼係 六六八八", "六六八八", CardPin),
+            ("密码 两零一九零八二七", "两零一九零八二七", Pw),
+        ]);
+    }
+
+    #[test]
+    fn a_message_that_is_only_a_number_is_a_code() {
+        assert_redacted(&[
+            ("４４０２９１", "４４０２９１", Code),
+            ("6630", "6630", Code),
+            ("18 27 44", "18 27 44", Code),
+            ("  882 019 ~ ", "882 019", Code),
+            ("五五三二一零", "五五三二一零", Code),
+            ("0 0 1 9 8 4", "0 0 1 9 8 4", Code),
+            ("20561.", "20561", Code),
+        ]);
+        // A number that is shaped as no code is not one, alone or not.
+        assert_clean(&["-100", "2025-01-08", "13800138000", "1314.52", "12"]);
+    }
+
+    #[test]
+    fn short_and_slang_code_words_name_a_code() {
+        assert_redacted(&[
+            ("碼係 661 042", "661 042", Code),
+            ("otp=551902", "551902", Code),
+            ("码发你了906331", "906331", Code),
+            ("the sms code: 7730", "7730", Code),
+            ("passcode 449012", "449012", Code),
+            ("驗證碼 : 009 443", "009 443", Code),
+            ("yzm是 552031", "552031", Code),
+            ("动态口令 880146", "880146", Code),
+            ("动态密码 449 810", "449 810", Code),
+            ("这个码对吗 7 7 3 0", "7 7 3 0", Code),
+            ("0000 这个是不是验证码", "0000", Code),
+            ("code482913 thanks", "482913", Code),
+            ("验证码是482913ok", "482913", Code),
+        ]);
+    }
+
+    #[test]
+    fn a_code_told_in_a_story_is_redacted() {
+        assert_redacted(&[
+            ("我把 773 019 告诉那个人了", "773 019", Code),
+            (
+                "she made me read 482 019 to her over the phone",
+                "482 019",
+                Code,
+            ),
+            ("我刚才手贱把手机收到的 993104 发出去了", "993104", Code),
+            ("then I gave them 228 174", "228 174", Code),
+            ("我回复了他 550 318", "550 318", Code),
+            ("对方让我把 441 207 填进去", "441 207", Code),
+            ("he told me to enter 662019 and i did", "662019", Code),
+            ("my dad texted 330 912 to that guy", "330 912", Code),
+            ("收到短信 内容是 992013", "992013", Code),
+            ("我发了 482913 一个小时后号就没了", "482913", Code),
+        ]);
+        // A story about money or a number that is no code.
+        assert_clean(&[
+            "I sent him 5000 yesterday",
+            "我发了 300 块",
+            "我给了他 2000 押金",
+        ]);
+    }
+
+    #[test]
+    fn bank_card_pins_are_their_own_kind() {
+        assert_redacted(&[
+            ("建设银行卡密码是 7788", "7788", CardPin),
+            ("my bank card PIN is 4410", "4410", CardPin),
+            ("取款密碼：０８２１", "０８２１", CardPin),
+            ("信用卡的密码 552 910", "552 910", CardPin),
+            ("ATM 密码 9 9 0 1", "9 9 0 1", CardPin),
+            ("我的提款密码是 3301", "3301", CardPin),
+            (
+                "the PIN for my debit card is 6093, I gave it away",
+                "6093",
+                CardPin,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn all_digit_passwords_are_passwords() {
+        assert_redacted(&[
+            ("我的QQ密码是 19951231", "19951231", Pw),
+            ("微信登录密码 112233 会不会太简单", "112233", Pw),
+            ("password: 55667788", "55667788", Pw),
+            ("邮箱密码就是 246824 你帮我看看", "246824", Pw),
+            ("mm 888999", "888999", Pw),
+            ("pwd 1122334455", "1122334455", Pw),
+            ("密码跟我生日一样 是 0719", "0719", Pw),
+        ]);
+    }
+
+    #[test]
+    fn a_password_is_the_token_its_word_introduces() {
+        assert_redacted(&[
+            ("密码: sunny_day88", "sunny_day88", Pw),
+            ("my password is Tr0ub4dor&3", "Tr0ub4dor&3", Pw),
+            ("pwd是 Abc!2345", "Abc!2345", Pw),
+            ("密码是 'happy2023'", "happy2023", Pw),
+            ("pw = xyZ_77!", "xyZ_77!", Pw),
+            ("密碼係 chan2019hk", "chan2019hk", Pw),
+            ("pass: Qwerty@123", "Qwerty@123", Pw),
+            ("我把密码 love5201314 告诉他了", "love5201314", Pw),
+            ("登录密码（全小写）mylove99", "mylove99", Pw),
+            ("the password was Bluebird 77", "Bluebird 77", Pw),
+            ("mima shi abc12345", "abc12345", Pw),
+            ("pw is 'Blue$Sky'", "Blue$Sky", Pw),
+        ]);
+        // A word that is no password, a product name not introduced as one, an address.
+        assert_clean(&[
+            "my password is wrong",
+            "改了密码之后 用 mate60 登录不了",
+            "i reset my password for abc@qq.com",
+        ]);
+    }
+
+    #[test]
+    fn payment_pins_in_a_sentence_are_payment_passwords() {
+        assert_redacted(&[
+            ("支付密码是 ４４８８２１", "４４８８２１", Pay),
+            ("我的零钱密码 558 201", "558 201", Pay),
+            ("付款密码 六六零九一二", "六六零九一二", Pay),
+            ("wechat pay password 202020", "202020", Pay),
+            ("他骗我输了支付密码 778120", "778120", Pay),
+            ("交易密码 660 921 是不是泄露了", "660 921", Pay),
+            ("I entered my pin 0426 on that site", "0426", Pay),
+            ("他让我输入支付密码确认身份，我输了 381026", "381026", Pay),
+        ]);
+    }
+
+    #[test]
+    fn digits_spaced_out_any_way_are_one_code() {
+        assert_redacted(&[
+            ("验证码 1-2-3-9-8-7", "1-2-3-9-8-7", Code),
+            ("验证码 44.19.07", "44.19.07", Code),
+            ("验证码 7/7/3/1/0/9", "7/7/3/1/0/9", Code),
+            ("验证码 8 ｜ 4 ｜ 1 ｜ 2", "8 ｜ 4 ｜ 1 ｜ 2", Code),
+            ("我的验证码为:330 981,请帮我解封", "330 981", Code),
+            ("Here is the code 5 5 0 2 1 9", "5 5 0 2 1 9", Code),
+            ("code: ٤٨٢٩١٣", "٤٨٢٩١٣", Code),
+            ("验证码是482913,5分钟内有效", "482913", Code),
+        ]);
+    }
+
+    #[test]
+    fn a_number_after_a_message_naming_a_secret_is_that_secret() {
+        let n = Normalizer::new(&[]).unwrap();
+        for (first, then, secret, kind) in [
+            ("验证码是", "553017 快点帮我", "553017", Code),
+            ("my code is", "it's 4 8 2 9", "4 8 2 9", Code),
+            ("我的支付密码是", "就是 7788 啊", "7788", Pay),
+            ("密码是", "Abc12345 你试试", "Abc12345", Pw),
+        ] {
+            let named = g(first);
+            assert!(named.secrets.is_empty(), "{first}");
+            assert_eq!(named.expects, Some(kind), "{first}");
+            let out = guard(n.normalize(then), named.expects);
+            assert_eq!(out.secrets, vec![kind], "{then} → {}", out.redacted);
+            assert!(!out.redacted.contains(secret), "{then} → {}", out.redacted);
+            // Alone, the second message says nothing of a secret.
+            assert!(g(then).secrets.is_empty(), "{then}");
+        }
+        // A message that gives the secret it names expects nothing more.
+        assert_eq!(g("验证码是 482913").expects, None);
+        // A number named as something else stays what it is.
+        let out = guard(n.normalize("我的手机号 13800138000"), Some(Code));
+        assert!(out.secrets.is_empty(), "{}", out.redacted);
+    }
+
+    #[test]
+    fn numbers_named_as_something_else_are_left_alone() {
+        assert_clean(&[
+            // Errors.
+            "错误码 -2006 怎么办",
+            "提示 error 10014",
+            "the error code is 8006",
+            "验证码错误 提示 errcode 100013",
+            "登录报错 ret=-10004",
+            "小程序报 61003 错误",
+            // Phones and hotlines.
+            "我的手机号是 13912345678",
+            "手机号 139 1234 5678",
+            "+86 188****0000 这个号",
+            "验证码收不到 我手机号 13800138000",
+            "客服热线 95017",
+            "打 12345 市民热线",
+            "座机 021-64886688",
+            // Money, dates, times, quantities.
+            "转了 5000 元给他",
+            "他收了我 2000 块 保证金",
+            "余额 2380.50 元",
+            "2024-05-11 被封的",
+            "2024/5/11 被封",
+            "11:30 收到短信",
+            "我 2020 年注册的",
+            "收到短信 说我账号 2024 年被封",
+            "我的验证码收不到，等了 60 秒",
+            "好友辅助要 48 小时后",
+            "他让我转 3000 保证金",
+            "一万二千块被骗了",
+            // Orders, appeals, ids, places, versions.
+            "订单号 1234567890123",
+            "快递单号 YT88219938",
+            "申诉编号 88017799",
+            "QQ 8827731",
+            "微信号 abc_1234",
+            "我的微信号是 zhang_1990",
+            "邮编 100080",
+            "版本 8.0.50",
+            "我住 1802 房间",
+            "case number 00471239",
+            "ticket #88231 still open",
+            "第 2 次申诉 编号 A1203",
+            // Codes that are no account secret.
+            "【快递】包裹到了 取件码 8821",
+            "您的取餐码 3321",
+            "网盘提取码 7x9k",
+            // Words about secrets, no value.
+            "验证码是6位数还是4位数",
+            "支付密码输错了5次 被锁了",
+            "my code didn't arrive after 5 minutes",
+            "password reset link expired after 24 hours",
+            // Units glued to a number are no password word.
+            "宽了10mm，但扁了15mm",
+        ]);
+    }
+
+    #[test]
+    fn words_about_a_secret_without_its_value_expect_it() {
+        for (msg, kind) in [
+            ("有人问我要验证码", Some(Code)),
+            ("支付密码忘了", Some(Pay)),
+            ("my ATM pin is", Some(CardPin)),
+            ("微信被封了怎么办", None),
+            ("我的订单号是", None),
+        ] {
+            let out = g(msg);
+            assert!(out.secrets.is_empty(), "{msg}");
+            assert_eq!(out.expects, kind, "{msg}");
         }
     }
 }
