@@ -41,7 +41,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 
 use crate::normalize::{is_han, Normalized};
@@ -146,41 +146,75 @@ impl Digits {
 /// (小写), financial (大写, as normalisation simplifies them), `两`, `〇`, and the spoken forms
 /// radio operators and careful readers use (`洞` 0, `幺` 1, `拐` 7, `勾` 9).
 pub fn is_digit(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_digit();
-    }
-    is_chinese_numeral(c) || !is_han(c) && c.is_numeric()
+    matches!(class(c), Class::Digit { .. })
 }
 
-fn is_chinese_numeral(c: char) -> bool {
-    matches!(
-        c,
-        '零' | '〇'
-            | '洞'
-            | '一'
-            | '幺'
-            | '壹'
-            | '二'
-            | '两'
-            | '贰'
-            | '三'
-            | '叁'
-            | '参'
-            | '四'
-            | '肆'
-            | '五'
-            | '伍'
-            | '六'
-            | '陆'
-            | '七'
-            | '拐'
-            | '柒'
-            | '八'
-            | '捌'
-            | '九'
-            | '勾'
-            | '玖'
-    )
+/// The Chinese numerals among the ideographs (besides `〇`, U+3007).
+const NUMERALS: [char; 25] = [
+    '零', '洞', '一', '幺', '壹', '二', '两', '贰', '三', '叁', '参', '四', '肆', '五', '伍', '六',
+    '陆', '七', '拐', '柒', '八', '捌', '九', '勾', '玖',
+];
+
+/// [`NUMERALS`] as a bit map over U+4E00..U+9FFF: the digit reader reads a Chinese character
+/// with one load.
+static NUMERAL_BITS: [u64; 328] = {
+    let mut bits = [0u64; 328];
+    let mut i = 0;
+    while i < NUMERALS.len() {
+        let at = NUMERALS[i] as u32 - 0x4E00;
+        bits[(at / 64) as usize] |= 1 << (at % 64);
+        i += 1;
+    }
+    bits
+};
+
+/// What a character is to the digit reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Digit { numeral: bool },
+    Separator,
+    Other,
+}
+
+/// The ASCII characters' [`Class`].
+static ASCII: [Class; 128] = {
+    let mut t = [Class::Other; 128];
+    let mut b = b'0';
+    while b <= b'9' {
+        t[b as usize] = Class::Digit { numeral: false };
+        b += 1;
+    }
+    let seps = b" -_/~|,.";
+    let mut i = 0;
+    while i < seps.len() {
+        t[seps[i] as usize] = Class::Separator;
+        i += 1;
+    }
+    t
+};
+
+fn class(c: char) -> Class {
+    let u = c as u32;
+    if u < 0x80 {
+        return ASCII[u as usize];
+    }
+    if (0x4E00..=0x9FFF).contains(&u) {
+        let at = u - 0x4E00;
+        return if NUMERAL_BITS[(at / 64) as usize] >> (at % 64) & 1 == 1 {
+            Class::Digit { numeral: true }
+        } else {
+            Class::Other
+        };
+    }
+    if c == '〇' {
+        Class::Digit { numeral: true }
+    } else if is_separator(c) {
+        Class::Separator
+    } else if !is_han(c) && c.is_numeric() {
+        Class::Digit { numeral: false }
+    } else {
+        Class::Other
+    }
 }
 
 /// What people put between the digits of one number. `.` and `,` also make decimals and
@@ -243,20 +277,66 @@ struct Group {
     cross: bool,
 }
 
+/// What one pass of the digit reader found.
+#[derive(Debug, Default)]
+struct Scan {
+    runs: Vec<Run>,
+    /// The text has ASCII letters (an English secret word may be in it).
+    letters: bool,
+    /// The text has a character every Chinese secret word holds: `码`, `令` (口令), `写` (大小写).
+    cue_char: bool,
+}
+
 /// Every run of 4 digits or more in `text`. `across_scripts`: separators join ASCII digits and
 /// Chinese numerals (`4 八 2 九`); otherwise only digits of one script (the pieces of a run that
 /// is no secret as a whole, `482913` of `482913 一个小时后`).
-fn read_runs(text: &str, across_scripts: bool) -> Vec<Run> {
+///
+/// One pass over the bytes: an ASCII character is read from a table, a three-byte character of
+/// U+4000..U+9FFF (nearly all Chinese text) from a bit map, the rest by [`class`].
+fn read_runs(text: &str, across_scripts: bool) -> Scan {
     let mut out = Vec::new();
+    let (mut letters, mut cue_char) = (false, false);
     let mut groups: Vec<Group> = Vec::new();
     // Separators seen since the last digit: how many, whether one was weak, the only one.
     let (mut gap, mut gap_weak, mut gap_char) = (0usize, None::<char>, None::<char>);
     let mut in_group = false;
     // Whether the last digit was a Chinese numeral.
     let mut last_numeral = false;
-    for (i, c) in text.char_indices() {
-        if is_digit(c) {
-            let numeral = usize::from(!c.is_ascii() && is_han(c));
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (class, c) = if b < 0x80 {
+            letters |= b.is_ascii_alphabetic();
+            (ASCII[usize::from(b)], char::from(b))
+        } else if (0xE4..=0xE9).contains(&b) {
+            // Three bytes, U+4000..U+9FFF: valid UTF-8 holds its two continuation bytes.
+            let u = u32::from(b & 0x0F) << 12
+                | u32::from(bytes[i + 1] & 0x3F) << 6
+                | u32::from(bytes[i + 2] & 0x3F);
+            cue_char |= matches!(u, 0x7801 | 0x4EE4 | 0x5199);
+            let at = u.wrapping_sub(0x4E00);
+            let numeral = u >= 0x4E00 && NUMERAL_BITS[(at / 64) as usize] >> (at % 64) & 1 == 1;
+            let class = if numeral {
+                Class::Digit { numeral: true }
+            } else {
+                Class::Other
+            };
+            (
+                class,
+                char::from_u32(u).unwrap_or(char::REPLACEMENT_CHARACTER),
+            )
+        } else {
+            let c = text[i..].chars().next().unwrap_or_default();
+            (self::class(c), c)
+        };
+        let width = c.len_utf8();
+        if class == Class::Other && groups.is_empty() {
+            i += width;
+            continue;
+        }
+        if let Class::Digit { numeral } = class {
+            let numeral = usize::from(numeral);
             let cross = !in_group && !groups.is_empty() && last_numeral != (numeral == 1);
             if cross && !across_scripts {
                 finish(text, &mut groups, &mut out);
@@ -281,21 +361,26 @@ fn read_runs(text: &str, across_scripts: bool) -> Vec<Run> {
                 in_group = true;
             }
             (gap, gap_weak, gap_char) = (0, None, None);
-        } else if !groups.is_empty() && is_separator(c) && gap < MAX_GAP {
+        } else if class == Class::Separator && !groups.is_empty() && gap < MAX_GAP {
             in_group = false;
             gap += 1;
             if c == '.' || c == ',' {
                 gap_weak = Some(c);
             }
             gap_char = Some(c);
-        } else {
+        } else if !groups.is_empty() {
             finish(text, &mut groups, &mut out);
             in_group = false;
             (gap, gap_weak, gap_char) = (0, None, None);
         }
+        i += width;
     }
     finish(text, &mut groups, &mut out);
-    out
+    Scan {
+        runs: out,
+        letters,
+        cue_char,
+    }
 }
 
 /// Closes the run made of `groups` (cleared): split at `.` and `,` unless they join it evenly,
@@ -534,6 +619,8 @@ const TERMS: &[(&str, Role, Role)] = &[
 static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::LeftmostLongest)
+        // A few hundred short words: a DFA of a few hundred KiB, the fastest search.
+        .kind(Some(AhoCorasickKind::DFA))
         .build(TERMS.iter().map(|t| t.0))
         .expect("static word list")
 });
@@ -553,6 +640,21 @@ const QUALIFIERS: &[(&str, SecretKind)] = &[
     ("验证", SecretKind::VerificationCode), ("sms", SecretKind::VerificationCode),
     ("one-time", SecretKind::VerificationCode), ("one time", SecretKind::VerificationCode),
 ];
+
+/// The kinds the [`QUALIFIERS`] in `s` give, in order.
+fn qualifiers(s: &str) -> impl Iterator<Item = SecretKind> + '_ {
+    s.char_indices().filter_map(move |(i, c)| {
+        // Only where a qualifier can begin.
+        let first = matches!(
+            c,
+            '支' | '付' | '钱' | '零' | '交' | '卡' | '银' | '取' | '提' | '动' | '短' | '验'
+        ) || matches!(c, 'a' | 'b' | 'c' | 'd' | 'o' | 'p' | 's' | 'w' | 'y' | 'z');
+        first
+            .then(|| QUALIFIERS.iter().find(|(w, _)| s[i..].starts_with(w)))
+            .flatten()
+            .map(|&(_, k)| k)
+    })
+}
 
 /// Words that introduce a value (`是`, `is`, `:`): after one, a farther secret word is as good
 /// as a near one, and a token after a password word is its value.
@@ -731,18 +833,11 @@ impl Reading<'_> {
         // and the value (`the PIN for my debit card is …`).
         let before = back_units(self.text, h.start, NEAR);
         let head = &self.text[before..h.start];
-        let near_before = QUALIFIERS
-            .iter()
-            .filter_map(|&(w, k)| head.rfind(w).map(|at| (at, k)))
-            .max_by_key(|&(at, _)| at);
         let between = &self.text[h.end.min(until)..until];
-        let after = || {
-            QUALIFIERS
-                .iter()
-                .filter_map(|&(w, k)| between.find(w).map(|at| (at, k)))
-                .min_by_key(|&(at, _)| at)
-        };
-        near_before.or_else(after).map_or(default, |(_, k)| k)
+        qualifiers(head)
+            .last()
+            .or_else(|| qualifiers(between).next())
+            .unwrap_or(default)
     }
 
     /// Whether `run` is a secret, and of what kind.
@@ -1088,37 +1183,35 @@ fn back_units(text: &str, at: usize, n: usize) -> usize {
 
 /// Words without which a message holds no password and names no secret: the gate of the
 /// automaton for messages with no digit run.
-fn may_name_a_secret(text: &str) -> bool {
-    if text.contains('码') || text.contains("口令") || text.contains("大小写") {
-        return true;
-    }
-    let b = text.as_bytes();
-    b.iter().any(u8::is_ascii_alphabetic)
-        && [
-            "code",
-            "otp",
-            "pin",
-            "yzm",
-            "yanzhengma",
-            "yan zheng",
-            "pass",
-            "pw",
-            "mm",
-            "mima",
-            "mi ma",
-            "case",
-            "lowercase",
-        ]
-        .iter()
-        .any(|w| text.contains(w))
+fn may_name_a_secret(text: &str, scan: &Scan) -> bool {
+    scan.cue_char
+        || scan.letters
+            && [
+                "code",
+                "otp",
+                "pin",
+                "yzm",
+                "yanzhengma",
+                "yan zheng",
+                "pass",
+                "pw",
+                "mm",
+                "mima",
+                "mi ma",
+                "case",
+                "caps",
+            ]
+            .iter()
+            .any(|w| text.contains(w))
 }
 
 /// Finds and redacts the secrets of a message. `expecting`: the previous message named a
 /// secret of this kind without giving it (a number here is then read as that secret).
 pub fn guard(n: Normalized, expecting: Option<SecretKind>) -> Guarded {
     let text = n.text.as_str();
-    let runs = read_runs(text, true);
-    if runs.is_empty() && expecting.is_none() && !may_name_a_secret(text) {
+    let scan = read_runs(text, true);
+    let runs = &scan.runs;
+    if runs.is_empty() && expecting.is_none() && !may_name_a_secret(text, &scan) {
         return Guarded {
             redacted: n.original,
             text: n.text,
@@ -1137,12 +1230,12 @@ pub fn guard(n: Normalized, expecting: Option<SecretKind>) -> Guarded {
         bare: (bare_start, bare_start + trimmed.len()),
     };
     let mut found: Vec<Found> = Vec::new();
-    for run in &runs {
+    for run in runs {
         match reading.judge(run) {
             Some(f) => found.push(f),
             None if run.mixed => {
                 let within = &text[run.start..run.end];
-                for mut piece in read_runs(within, false) {
+                for mut piece in read_runs(within, false).runs {
                     (piece.start, piece.end) = (run.start + piece.start, run.start + piece.end);
                     found.extend(reading.judge(&piece));
                 }
@@ -1384,6 +1477,7 @@ mod tests {
         let read = |s: &str| -> Vec<(String, usize)> {
             let t = Normalizer::new(&[]).unwrap().normalize(s).text;
             read_runs(&t, true)
+                .runs
                 .iter()
                 .map(|r| (t[r.start..r.end].to_owned(), r.digits))
                 .collect()
@@ -1414,6 +1508,14 @@ mod tests {
         assert_eq!(read("482 913，100"), vec![("482 913".to_owned(), 6)]);
         // Everyday numerals in words stay words.
         assert!(read("一两个 三四天 一五一十 第一次").is_empty());
+    }
+
+    #[test]
+    fn every_qualifier_is_found_where_it_begins() {
+        // `qualifiers` looks only where a qualifier can begin: each must be found.
+        for &(w, k) in QUALIFIERS {
+            assert_eq!(qualifiers(w).next(), Some(k), "{w}");
+        }
     }
 
     #[test]
