@@ -585,7 +585,8 @@ const TERMS: &[(&str, Role, Role)] = &[
     // Phones and hotlines.
     ("电话", X, N), ("手机号", X, N), ("尾号", X, N), ("座机", X, N), ("热线", X, X),
     ("拨打", X, N), ("致电", X, N), ("来电", X, N), ("分机", X, N), ("call", X, N),
-    ("phone", X, N), ("tel", X, N), ("mobile", X, N), ("number", X, N), ("whatsapp", X, N),
+    ("phone", X, N), ("tel", X, N), ("mobile", X, N), ("phone number", X, N), ("mobile number", X, N),
+    ("contact number", X, N), ("whatsapp", X, N),
     // Orders, appeals, parcels, ids, places.
     ("订单", X, N), ("单号", X, N), ("编号", X, N), ("工单", X, N), ("申诉号", X, N),
     ("快递", X, N), ("运单", X, N), ("发票", X, N), ("流水号", X, N), ("交易号", X, N),
@@ -868,14 +869,18 @@ impl Reading<'_> {
             let h = self.hits[i];
             let between = &text[h.end..run.start];
             let gap = units(between);
-            if gap > FAR_LEFT || ends_sentence(between) {
+            // Another sentence: only a secret word just before its end still counts, as a far
+            // one (`code?? 449120`, not `验证码收不到。我的生日是 19900512`).
+            let crossed = ends_sentence(between);
+            if gap > FAR_LEFT || crossed && gap > NEAR {
                 break;
             }
             match h.left() {
                 Role::Cue(_) => {
-                    cue = Some((i, gap <= NEAR || introduced(between)));
+                    cue = Some((i, !crossed && (gap <= NEAR || introduced(between))));
                     break;
                 }
+                _ if crossed => {}
                 // A word that names a number names the first after it (`第一次 … 118430`).
                 Role::Clear if !between.contains(is_digit) => {
                     cleared = true;
@@ -932,6 +937,9 @@ impl Reading<'_> {
         };
         if self.bare == (run.start, run.end) || self.expecting.is_some() {
             score += 2;
+        } else if self.nearly_bare(run) {
+            // A number and a word or two (`ok here: 5 2 9 9 1 0`, `给你 482913`).
+            score += 1;
         }
         if score < ENOUGH {
             return None;
@@ -952,6 +960,25 @@ impl Reading<'_> {
             kind,
             cue: cue.map(|(i, _)| i),
         })
+    }
+
+    /// The message is `run` and at most two words besides (punctuation aside).
+    fn nearly_bare(&self, run: &Run) -> bool {
+        let (start, end) = self.bare;
+        // Words: ASCII words and numbers, and other letters (a Chinese character) one each.
+        let words = |s: &str| {
+            let mut n = 0;
+            let mut in_word = false;
+            for c in s.chars() {
+                let ascii_word = c.is_ascii_alphanumeric() || c == '_';
+                n += usize::from(ascii_word && !in_word || !c.is_ascii() && c.is_alphanumeric());
+                in_word = ascii_word;
+            }
+            n
+        };
+        start <= run.start
+            && run.end <= end
+            && words(&self.text[start..run.start]) + words(&self.text[run.end..end]) <= 2
     }
 
     /// What is glued to a run: shapes no secret has around it (a minus sign, a `+` country code, a
@@ -1024,8 +1051,15 @@ impl Reading<'_> {
         };
         while pos < text.len() && gap <= FAR_RIGHT {
             if let Some(h) = next_hit(pos) {
-                // Another word that names something: the value, if any, is that word's.
-                if !matches!(h.left(), Role::None | Role::Told | Role::Length) {
+                // Another word that names something: the value, if any, is that word's. A word
+                // that only begins a longer token is part of it (`qq8812abc`).
+                let token_end = text[pos..]
+                    .find(|c: char| !c.is_ascii_graphic())
+                    .map_or(text.len(), |at| pos + at);
+                let inside = text[pos..].starts_with(|c: char| c.is_ascii_graphic())
+                    && h.end < token_end
+                    && text[h.end..].starts_with(|c: char| c.is_ascii_alphanumeric());
+                if !inside && !matches!(h.left(), Role::None | Role::Told | Role::Length) {
                     return None;
                 }
             }
@@ -1573,7 +1607,11 @@ mod tests {
             ("五五三二一零", "五五三二一零", Code),
             ("0 0 1 9 8 4", "0 0 1 9 8 4", Code),
             ("20561.", "20561", Code),
+            // A number and a word or two.
+            ("ok here: 5 2 9 9 1 0", "5 2 9 9 1 0", Code),
+            ("给你 482913", "482913", Code),
         ]);
+        assert_clean(&["since 2019", "in 1998 i think"]);
         // A number that is shaped as no code is not one, alone or not.
         assert_clean(&["-100", "2025-01-08", "13800138000", "1314.52", "12"]);
     }
@@ -1593,6 +1631,12 @@ mod tests {
             ("这个码对吗 7 7 3 0", "7 7 3 0", Code),
             ("0000 这个是不是验证码", "0000", Code),
             ("code482913 thanks", "482913", Code),
+            ("code?? 449120", "449120", Code),
+            (
+                "the 6 digit number from the text was 118 204",
+                "118 204",
+                Code,
+            ),
             ("验证码是482913ok", "482913", Code),
         ]);
     }
@@ -1668,6 +1712,7 @@ mod tests {
             ("the password was Bluebird 77", "Bluebird 77", Pw),
             ("mima shi abc12345", "abc12345", Pw),
             ("pw is 'Blue$Sky'", "Blue$Sky", Pw),
+            ("qq密码是 qq8812abc", "qq8812abc", Pw),
         ]);
         // A word that is no password, a product name not introduced as one, an address.
         assert_clean(&[
@@ -1710,7 +1755,7 @@ mod tests {
         let n = Normalizer::new(&[]).unwrap();
         for (first, then, secret, kind) in [
             ("验证码是", "553017 快点帮我", "553017", Code),
-            ("my code is", "it's 4 8 2 9", "4 8 2 9", Code),
+            ("my code is", "ok so it's 4829 now", "4829", Code),
             ("我的支付密码是", "就是 7788 啊", "7788", Pay),
             ("密码是", "Abc12345 你试试", "Abc12345", Pw),
         ] {
@@ -1773,6 +1818,10 @@ mod tests {
             "我住 1802 房间",
             "case number 00471239",
             "ticket #88231 still open",
+            "银行卡尾号 8899 被扣款",
+            "身份证 110101199003077777 可以解封吗",
+            "邀请码 663020 是什么",
+            "验证码收不到。我的生日是 19900512",
             "第 2 次申诉 编号 A1203",
             // Codes that are no account secret.
             "【快递】包裹到了 取件码 8821",
