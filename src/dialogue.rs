@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Node};
+use crate::guard::SecretKind;
 use crate::Lang;
 
 /// How many earlier nodes `back` can return through.
@@ -33,6 +34,9 @@ pub struct State {
     pub awaiting_report: bool,
     /// Unix seconds of the last turn (set by the session).
     pub updated: u64,
+    /// The last message named a secret without giving it (`验证码是`): a number in the next one
+    /// is read as that secret, so a code split over two messages is still redacted.
+    pub awaiting_secret: Option<SecretKind>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

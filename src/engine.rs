@@ -40,6 +40,9 @@ pub struct Analysis {
     pub text: String,
     pub lang: Option<Lang>,
     pub secrets: Vec<SecretKind>,
+    /// The message names a secret it does not give (`验证码是`): the conversation remembers it
+    /// for one turn, so the number sent next is read as that secret.
+    pub expects: Option<SecretKind>,
     pub intent: IntentResult,
     pub scam: ScamResult,
 }
@@ -136,11 +139,22 @@ impl Engine {
         raw: &str,
         known: impl FnOnce(&[Indicator]) -> Vec<(Indicator, u64)>,
     ) -> Analysis {
+        self.analyze_in(raw, None, known)
+    }
+
+    /// Analysis of a message in a conversation: `expecting` is what the previous message's
+    /// analysis [expected](Analysis::expects) (`验证码是`, then `482913`).
+    pub fn analyze_in(
+        &self,
+        raw: &str,
+        expecting: Option<SecretKind>,
+        known: impl FnOnce(&[Indicator]) -> Vec<(Indicator, u64)>,
+    ) -> Analysis {
         let c = &self.catalog;
         let normalized = c.normalizer.normalize(raw);
         // Of what was written: the normalised text spells the app's name `微信` even in English.
         let lang = detect_lang(raw);
-        let guarded = guard::guard(normalized);
+        let guarded = guard::guard(normalized, expecting);
         let matched: Vec<usize> = c.patterns.matches(&guarded.text);
         let features = self.models.as_ref().map(|_| model::features(&guarded.text));
         let learned = |m: &Model| m.predict(features.as_deref().unwrap_or_default());
@@ -193,6 +207,7 @@ impl Engine {
             text: guarded.text,
             lang,
             secrets: guarded.secrets,
+            expects: guarded.expects,
             intent,
             scam,
         }
@@ -214,6 +229,7 @@ impl Engine {
     fn respond_to(&self, state: &State, a: &Analysis, forwarded: bool, mv: Move) -> Turn {
         let c = &self.catalog;
         let mut st = state.clone();
+        st.awaiting_secret = a.expects;
         if !st.lang_locked {
             if let Some(l) = a.lang {
                 st.lang = Some(l);

@@ -58,9 +58,11 @@ enum Class {
     Other,
 }
 
+/// A Chinese character: the ideograph blocks, and the ideographic zero `〇` (Han script, written
+/// in numbers: it must not fold to the look-alike letter `o`).
 pub fn is_han(c: char) -> bool {
     matches!(c as u32,
-        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+        0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 /// The CJK Unified Ideographs and Extension A: no compatibility decomposition, no case.

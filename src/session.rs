@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dialogue::{Command, State};
 use crate::engine::{Analysis, Engine, Turn, MAX_MESSAGE_BYTES};
+use crate::guard::SecretKind;
 use crate::limit::Rate;
 use crate::metrics::Metrics;
 use crate::reply::Reply;
@@ -22,8 +23,9 @@ use crate::scam::Indicator;
 use crate::store::{Store, StoreError};
 use crate::Lang;
 
-/// The version of the stored state this binary writes (its first byte); it also reads version 1.
-pub const STATE_VERSION: u8 = 2;
+/// The version of the stored state this binary writes (its first byte); it also reads versions 1
+/// and 2.
+pub const STATE_VERSION: u8 = 3;
 /// Default idle time after which a conversation is forgotten: 7 days.
 pub const DEFAULT_IDLE_SECS: u64 = 7 * 24 * 3600;
 
@@ -88,6 +90,17 @@ pub fn decode_state(bytes: &[u8]) -> Option<State> {
             Ok((state, [])) => Some(state),
             _ => None,
         },
+        // Version 2 is version 3 without its last field, `awaiting_secret`: postcard writes
+        // fields in order and `None` as a zero byte.
+        (2, rest) => {
+            let mut v3 = Vec::with_capacity(rest.len() + 1);
+            v3.extend_from_slice(rest);
+            v3.push(0);
+            match postcard::take_from_bytes(&v3) {
+                Ok((state, [])) => Some(state),
+                _ => None,
+            }
+        }
         (b'{', _) => serde_json::from_slice::<Envelope<State>>(bytes)
             .ok()
             .filter(|e| e.v == 1)
@@ -206,20 +219,26 @@ impl Session {
 
     /// The analysis of a message, with the reputation of the contacts it names.
     pub fn analyze(&self, text: &str) -> Analysis {
-        self.engine.analyze_with(text, |inds: &[Indicator]| {
-            let keys: Vec<String> = inds.iter().map(|i| i.key()).collect();
-            match self.store.reputation(&keys) {
-                Ok(reps) => inds
-                    .iter()
-                    .cloned()
-                    .zip(reps.into_iter().map(|r| r.count))
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "reputation lookup failed");
-                    Vec::new()
+        self.analyze_in(text, None)
+    }
+
+    /// The same, in a conversation that expects a secret (see [`State::awaiting_secret`]).
+    fn analyze_in(&self, text: &str, expecting: Option<SecretKind>) -> Analysis {
+        self.engine
+            .analyze_in(text, expecting, |inds: &[Indicator]| {
+                let keys: Vec<String> = inds.iter().map(|i| i.key()).collect();
+                match self.store.reputation(&keys) {
+                    Ok(reps) => inds
+                        .iter()
+                        .cloned()
+                        .zip(reps.into_iter().map(|r| r.count))
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reputation lookup failed");
+                        Vec::new()
+                    }
                 }
-            }
-        })
+            })
     }
 
     pub fn check_text(text: &str) -> Result<(), SessionError> {
@@ -242,7 +261,7 @@ impl Session {
     ) -> Result<Reply, SessionError> {
         Self::check_text(text)?;
         self.step(channel, user, |state| {
-            let analysis = self.analyze(text);
+            let analysis = self.analyze_in(text, state.awaiting_secret);
             let turn = self.engine.respond(state, &analysis, forwarded);
             (analysis, turn)
         })
