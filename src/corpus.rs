@@ -259,7 +259,7 @@ fn dedup(lines: &mut Vec<(String, String)>) {
 /// The text a model reads of a raw message: normalised by the catalog's rules and redacted, as
 /// the engine reads it.
 pub fn model_text(catalog: &Catalog, raw: &str) -> String {
-    guard::guard(catalog.normalizer.normalize(raw)).text
+    guard::guard(catalog.normalizer.normalize(raw), None).text
 }
 
 /// Labelled lines → samples over `labels` (lines with another label are skipped) and the digest
