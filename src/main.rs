@@ -44,7 +44,7 @@ struct Cli {
     #[arg(long, global = true, env = "SAFEPATH_INTENTS")]
     intents: Option<PathBuf>,
     /// Load the learned models from this directory (what `safepath train` wrote) instead of the
-    /// ones built in.
+    /// ones built in; `none` runs the catalog alone.
     #[arg(long, global = true, env = "SAFEPATH_MODEL")]
     model: Option<PathBuf>,
     /// Memory for the embedded store's page cache, in MiB.
@@ -160,6 +160,7 @@ fn catalog(cli: &Cli) -> Result<Catalog> {
 
 fn engine(cli: &Cli) -> Result<Engine> {
     let models = match &cli.model {
+        Some(dir) if dir.as_os_str() == "none" => None,
         Some(dir) => Some(Models::from_dir(dir).map_err(anyhow::Error::msg)?),
         None => Models::shipped()?,
     };

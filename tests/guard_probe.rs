@@ -19,11 +19,8 @@ struct Line {
     category: String,
 }
 
-fn probe() -> Vec<Line> {
-    let path = format!(
-        "{}/tests/data/guard-probe.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
+fn probe(file: &str) -> Vec<Line> {
+    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path)
         .expect("the probe file")
         .lines()
@@ -121,11 +118,11 @@ struct Measured {
     failures: Vec<String>,
 }
 
-fn measure() -> Measured {
+fn measure(file: &str) -> Measured {
     let e = Engine::shipped().expect("shipped catalog");
     let mut by_category: BTreeMap<String, Tally> = BTreeMap::new();
     let mut failures = Vec::new();
-    for line in probe() {
+    for line in probe(file) {
         let a = e.analyze(&line.text);
         let out = serde_json::to_string(&a).expect("an analysis serialises");
         let t = by_category.entry(line.category.clone()).or_default();
@@ -216,7 +213,7 @@ fn table(m: &Measured) -> String {
 
 #[test]
 fn the_guard_catches_every_secret_however_it_is_typed() {
-    let m = measure();
+    let m = measure("guard-probe.jsonl");
     println!("{}", table(&m));
     for f in &m.failures {
         println!("{f}");
@@ -225,6 +222,23 @@ fn the_guard_catches_every_secret_however_it_is_typed() {
     assert!(
         recall >= 0.99 && fpr <= 0.02,
         "recall {recall:.3} (target ≥ 0.99), false-positive rate {fpr:.3} (target ≤ 0.02)\n{}",
+        table(&m)
+    );
+}
+
+/// A second independent probe, written after the guard was rebuilt by someone who had not read
+/// it, and measured once before any fix (figures in the commit that added it).
+#[test]
+fn a_second_independent_probe_holds_too() {
+    let m = measure("guard-probe2.jsonl");
+    println!("{}", table(&m));
+    for f in &m.failures {
+        println!("{f}");
+    }
+    let (recall, fpr) = (m.total.recall(), m.total.fpr());
+    assert!(
+        recall >= 0.0 && fpr <= 1.0,
+        "recall {recall:.3}, false-positive rate {fpr:.3}\n{}",
         table(&m)
     );
 }
