@@ -236,6 +236,9 @@ struct SignalDoc {
 struct ContextDoc {
     name: String,
     factor: f32,
+    /// The highest score a message can keep when this context holds.
+    #[serde(default)]
+    ceiling: Option<f32>,
     patterns: Vec<String>,
 }
 
@@ -333,6 +336,7 @@ pub struct SignalDef {
 pub struct ContextDef {
     pub name: String,
     pub factor: f32,
+    pub ceiling: Option<f32>,
 }
 
 /// Words looked for together: whether a text holds any of them is one search.
@@ -729,6 +733,7 @@ impl Builder {
             self.contexts.push(ContextDef {
                 name: c.name,
                 factor: c.factor,
+                ceiling: c.ceiling,
             });
         }
         for n in doc.node {

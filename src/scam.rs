@@ -174,6 +174,10 @@ pub fn indicators(text: &str) -> Vec<Indicator> {
     for (kind, re) in INDICATORS.iter().filter(|(k, _)| possible(*k)) {
         // Only the search runs, no capture engine: the value is read off the whole match.
         for m in re.find_iter(text) {
+            // The domain of an e-mail address is no link to open.
+            if *kind == IndicatorKind::Url && text[..m.start()].ends_with('@') {
+                continue;
+            }
             let value = value_of(*kind, m.as_str())
                 .split_whitespace()
                 .collect::<String>();
@@ -373,10 +377,15 @@ pub fn detect(
         }
     }
     let mut factor = 1.0f32;
+    // The lowest ceiling of the contexts that hold, and the signal that shows it.
+    let mut ceiling: Option<(f32, usize)> = None;
     for (c, pattern) in ctx.into_iter().enumerate() {
         if let Some(p) = pattern {
             let def = &catalog.contexts[c];
             if raw > 0.0 {
+                if let Some(top) = def.ceiling.filter(|&t| ceiling.is_none_or(|(c, _)| t < c)) {
+                    ceiling = Some((top, signals.len()));
+                }
                 signals.push(Signal {
                     name: def.name.clone(),
                     weight: -(raw * factor * (1.0 - def.factor)),
@@ -386,7 +395,14 @@ pub fn detect(
             factor *= def.factor;
         }
     }
-    let score = (raw * factor).min(1.0);
+    let mut score = raw * factor;
+    // Told of or asked about, an offer is someone else's: however many signals it carries, the
+    // message reporting it is not itself the scam.
+    if let Some((top, shown)) = ceiling.filter(|(top, _)| score > *top) {
+        signals[shown].weight -= score - top;
+        score = top;
+    }
+    let score = score.min(1.0);
     let verdict = if score >= settings.scam_at {
         Verdict::Scam
     } else if score >= settings.suspicious_at {

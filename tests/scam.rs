@@ -275,3 +275,93 @@ fn a_code_asked_for_in_other_words_or_as_the_price_of_help_is_a_request() {
         Verdict::Scam
     );
 }
+
+/// Each fraud family around a lost account has a signal of its own that names it, written from
+/// the family's shape (not from one ad), and the reply explains it.
+#[test]
+fn every_fraud_family_is_named_by_its_signal() {
+    let e = engine();
+    let cases: &[(&str, &str)] = &[
+        (
+            "code_request",
+            "在吗 我手机号换了 你收到的验证码截图发我一下",
+        ),
+        ("code_request", "帮我接收个验证码吧 新号注册要用"),
+        (
+            "code_request",
+            "Sorry I sent you a 6-digit code by mistake, can you forward it to me please",
+        ),
+        ("disguised_assist", "小妹妹帮个忙扫一下这个码 送你一包纸巾"),
+        ("disguised_assist", "我在做推广兼职 你扫一下码点个确认就行"),
+        (
+            "disguised_assist",
+            "刚注册的新号需要老用户扫一下验证 帮帮忙",
+        ),
+        (
+            "fake_support",
+            "您开通的百万保障明天到期 不取消每月自动扣费500元",
+        ),
+        ("fake_support", "你之前的校园贷账户要注销 不然影响征信"),
+        ("fake_support", "客服这边误将您升级成了VIP会员 需要配合取消"),
+        ("after_fee", "解冻需要先交2000保证金 解冻后原路退回"),
+        ("after_fee", "您的转账金额不足 系统无法解冻 需要再转800"),
+        ("after_fee", "请先刷一笔流水 资金验证通过就退给你"),
+        ("account_rental", "闲置微信号出租 每天35元 不影响你使用"),
+        ("account_rental", "高价收v 老号优先 私聊"),
+        ("account_rental", "每天同步登录一下电脑版 就有60元报酬"),
+        (
+            "link_lure",
+            "您的微信需要二次实名认证 请点击链接完成 否则冻结",
+        ),
+        ("link_lure", "【ETC】认证已失效 请点击 etc-renz.top 办理"),
+    ];
+    for (signal, msg) in cases {
+        let a = e.analyze(msg);
+        let def = e
+            .catalog()
+            .signals
+            .iter()
+            .find(|s| s.name == *signal)
+            .unwrap();
+        assert!(!def.explain.zh.is_empty() && !def.explain.en.is_empty());
+        assert!(
+            a.scam.signals.iter().any(|s| s.name == *signal),
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+        assert_ne!(
+            a.scam.verdict,
+            Verdict::Clean,
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+    }
+    // Near the families but ordinary: a shop's deposit, a real refund, a shop's QR code, an
+    // official warning about the very scheme.
+    for msg in [
+        "定金交了500 尾款到店再付",
+        "退款已原路退回 请注意查收",
+        "扫码点餐 桌号在桌角",
+        "租房押金一个月 房租每月2000",
+        "官方从未举办过扫码送礼品的辅助解封活动 不要理会",
+        "我的微信收到验证码了 登录成功",
+    ] {
+        let a = e.analyze(msg);
+        assert_eq!(
+            a.scam.verdict,
+            Verdict::Clean,
+            "{msg}: {:?}",
+            a.scam.signals
+        );
+    }
+}
+
+#[test]
+fn an_offer_retold_or_asked_about_is_not_itself_the_scam() {
+    // However many signals it carries, the message tells of someone else's offer: the score is
+    // held under the scam line by the context's ceiling, and the answer is the report flow.
+    let e = engine();
+    let a = e.analyze("有个人说帮他辅助解封给我50元红包 扫个码就行 还要我先交保证金 这是骗子吗");
+    assert!(a.scam.score < 0.9, "{:?}", a.scam);
+    assert_eq!(a.intent.intent, "report_scam");
+}
