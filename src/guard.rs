@@ -18,20 +18,27 @@
 //! 2. **Words around a run**, in every language the product speaks (simplified, traditional,
 //!    Cantonese, English, pinyin, slang), read by one automaton: words that name a secret
 //!    (`码`, `验证码`, `otp`, `密码`, `pw`, `mm`, `mima`, `pin`, `口令`), before or after the run,
-//!    near or farther; what the user did with it (`发了`, `念给`, `sent`, `typed`); where it came
-//!    from (`短信`, `收到`, `sms`); its announced length (`6位`, `6 digits`). A run needs two points
-//!    of evidence: a near secret word is two, a farther one, a story verb, a source, a length,
-//!    the shape of a code (six digits, digits spelled out one by one, Chinese numerals) one each.
-//!    A message that is only a number, or that answers a message naming a secret, is two.
+//!    near or farther; what the user did with it (`发了`, `念的`, `打俾佢`, `sent`, `typed`); where
+//!    it came from (`短信`, `收到`, `内容是`, `sms`); its announced length (`6位`, `6 digits`). A
+//!    run needs two points of evidence: a near secret word is two, and so is one introduced and
+//!    described (`密码就是我生日19900827`); a farther one, a story verb, a source, a length, the
+//!    shape of a code (six digits, digits spelled out one by one, Chinese numerals) one each, and
+//!    six digits set apart by marks (`2/0/9/4/1/6`) one more. A secret word whose value another
+//!    run took (`取款密码 0088 和短信上的 736291`) is only a farther one for the next. A message
+//!    that is only a number, or that answers a message naming a secret, is two.
 //! 3. **Passwords**: the token after a password word — quoted or not, to its end with the
 //!    punctuation that belongs to it, a word and a number together (`Rose 2022`) — when the word
 //!    introduces it (`密码是`, `pw:`, `password is`, `我给了`), or an all-digit run as above.
-//!    Qualifiers around the word give the kind: `支付`/`pay` a payment password, `卡`/`atm`/
-//!    `bank` a card PIN, `动态`/`短信` a code.
+//!    Qualifiers around the word give the kind: `支付`/`pay`/`zf` a payment password, `卡`/`atm`/
+//!    `bank`/`取钱` a card PIN, `动态`/`短信` a code — the nearest, back to the previous secret
+//!    word; else a payment or a card farther back in the sentence (`转账时要输的那个6位密码`,
+//!    `交通银行 … 密码`), unless what one logs in to (`微信`, `qq`) is nearer.
 //! 4. **What clears a number**: the nearest word before it naming something else (an error, a
 //!    phone, an order, an appeal, a postcode, a QQ or app id, a date, a price), a unit or currency
 //!    written right after it, and shapes no secret has: a minus sign, a `+` country code, a mask
-//!    (`139****5678`), letters glued to it (`jf8899`, `0x8007`), a date, a decimal.
+//!    (`139****5678`), letters glued to it (`jf8899`, `0x8007`), a date, a decimal. A bare `code`
+//!    a system showed or followed by what went wrong (`弹出 code: 4003 账号异常`) is an error's,
+//!    unless the user tells of it or introduces it (`the code is 482913`).
 //!
 //! Messages without a digit of any script nor a secret word take a fast path: one pass of the
 //! digit reader (which also notes the characters Chinese secret words are made of, and ASCII
@@ -555,7 +562,7 @@ const TERMS: &[(&str, Role, Role)] = &[
     // A password, a PIN.
     ("密码", P, P), ("蜜码", P, P), ("秘码", P, P), ("password", P, P), ("passwd", P, N),
     ("pass word", P, N), ("pwd", P, N), ("pw", P, N), ("pass", P, N), ("mima", P, N),
-    ("mi ma", P, N), ("mm", P, X), ("pin", PIN, N), ("pin码", PIN, N), ("pin 码", PIN, N),
+    ("mi ma", P, N), ("mm", P, X), ("zfmm", P, P), ("pin", PIN, N), ("pin码", PIN, N), ("pin 码", PIN, N),
     ("区分大小写", H, N), ("大小写", H, N), ("全小写", H, N), ("全大写", H, N), ("小写", H, N),
     ("lowercase", H, N), ("uppercase", H, N), ("all caps", H, N), ("case sensitive", H, N),
     ("case-sensitive", H, N),
@@ -563,7 +570,10 @@ const TERMS: &[(&str, Role, Role)] = &[
     ("发了", T, T), ("发的", T, T), ("发给", T, T), ("发过去", T, T), ("发出", T, T),
     ("发咗", T, T), ("发送", T, T), ("给了", T, T), ("给他", T, T), ("给她", T, T),
     ("给对方", T, T), ("俾咗", T, T), ("报了", T, T), ("报给", T, T), ("报咗", T, T),
-    ("念了", T, T), ("念给", T, T), ("读了", T, T), ("读给", T, T), ("说了", T, T),
+    ("念了", T, T), ("念给", T, T), ("念的", T, T), ("念出", T, T), ("读了", T, T),
+    ("读给", T, T), ("读的", T, T), ("读出", T, T), ("说了", T, T), ("给你", T, T),
+    ("打俾", T, T), ("打畀", T, T), ("俾佢", T, T), ("畀佢", T, T), ("畀咗", T, T),
+    ("俾你", T, T), ("畀你", T, T),
     ("说的是", T, T), ("讲了", T, T), ("讲给", T, T), ("讲咗", T, T), ("回了", T, T),
     ("回复", T, T), ("输了", T, T), ("输入", T, T), ("填了", T, T), ("填入", T, T), ("填进", T, T), ("输进", T, T),
     ("填写", T, T), ("告诉", T, T), ("转给", T, T), ("sent", T, T), ("send", T, T),
@@ -574,16 +584,23 @@ const TERMS: &[(&str, Role, Role)] = &[
     ("nian le", T, T),
     // Where it came from.
     ("短信", R, R), ("收到", R, R), ("手机上", R, R), ("刚来的", R, R), ("数字", R, R),
-    ("那个数", R, R), ("sms", R, R), ("text", R, R), ("message", R, R), ("msg", R, R),
+    ("那个数", R, R), ("内容是", R, R), ("内容就是", R, R), ("内容为", R, R), ("写的是", R, R),
+    ("上写的", R, R), ("上面写", R, R), ("写着", R, R), ("sms", R, R), ("text", R, R), ("message", R, R), ("msg", R, R),
     // Its length.
     ("位数", L, L), ("digits", L, L), ("digit", L, L), ("4位", L, L), ("5位", L, L),
     ("6位", L, L), ("7位", L, L), ("8位", L, L), ("四位", L, L), ("五位", L, L), ("六位", L, L),
     ("七位", L, L), ("八位", L, L),
+    // What a system shows (before a `code`) and what went wrong (after its number): that code
+    // is an error's or a status's (see [`error_codes`]).
+    ("弹出", N, N), ("弹窗", N, N), ("提示", N, N), ("系统提示", N, N), ("稍后再试", N, N),
+    ("请稍后", N, N), ("重试", N, N), ("try again", N, N), ("popup", N, N), ("pop up", N, N),
+    ("prompt", N, N), ("alert", N, N),
     // Errors.
     ("错误", X, X), ("报错", X, X), ("异常", X, N), ("error", X, X), ("err", X, X),
     ("errno", X, N), ("ret", X, N), ("status", X, N), ("http", X, N), ("exception", X, N),
     // Phones and hotlines.
-    ("电话", X, N), ("手机号", X, N), ("尾号", X, N), ("座机", X, N), ("热线", X, X),
+    ("电话", X, N), ("手机号", X, N), ("手机号码", X, N), ("电话号码", X, N), ("微信号码", X, N),
+    ("群号码", X, N), ("卡号", X, N), ("尾号", X, N), ("座机", X, N), ("热线", X, X),
     ("拨打", X, N), ("致电", X, N), ("来电", X, N), ("分机", X, N), ("call", X, N),
     ("phone", X, N), ("tel", X, N), ("mobile", X, N), ("phone number", X, N), ("mobile number", X, N),
     ("contact number", X, N), ("whatsapp", X, N),
@@ -636,7 +653,10 @@ const QUALIFIERS: &[(&str, SecretKind)] = &[
     ("钱包", SecretKind::PaymentPassword), ("零钱", SecretKind::PaymentPassword),
     ("交易", SecretKind::PaymentPassword), ("pay", SecretKind::PaymentPassword),
     ("wallet", SecretKind::PaymentPassword), ("zhifu", SecretKind::PaymentPassword),
-    ("卡", SecretKind::CardPin), ("银行", SecretKind::CardPin), ("atm", SecretKind::CardPin),
+    ("zf", SecretKind::PaymentPassword), ("转账", SecretKind::PaymentPassword),
+    ("汇款", SecretKind::PaymentPassword), ("付钱", SecretKind::PaymentPassword),
+    ("transfer", SecretKind::PaymentPassword),
+    ("卡", SecretKind::CardPin), ("取钱", SecretKind::CardPin), ("银行", SecretKind::CardPin), ("atm", SecretKind::CardPin),
     ("取款", SecretKind::CardPin), ("取现", SecretKind::CardPin), ("提款", SecretKind::CardPin),
     ("bank", SecretKind::CardPin), ("debit", SecretKind::CardPin),
     ("credit", SecretKind::CardPin), ("card", SecretKind::CardPin),
@@ -644,20 +664,36 @@ const QUALIFIERS: &[(&str, SecretKind)] = &[
     ("动态", SecretKind::VerificationCode), ("短信", SecretKind::VerificationCode),
     ("验证", SecretKind::VerificationCode), ("sms", SecretKind::VerificationCode),
     ("one-time", SecretKind::VerificationCode), ("one time", SecretKind::VerificationCode),
+    // What one logs in to: the word's own kind (a password, `pin` a payment PIN), whatever
+    // farther words say.
+    ("微信", SecretKind::Password), ("qq", SecretKind::Password), ("邮箱", SecretKind::Password),
+    ("登录", SecretKind::Password), ("登陆", SecretKind::Password), ("淘宝", SecretKind::Password),
+    ("微博", SecretKind::Password), ("抖音", SecretKind::Password),
+    ("wechat", SecretKind::Password), ("email", SecretKind::Password),
+    ("login", SecretKind::Password),
 ];
+
+/// [`QUALIFIERS`] by the first byte of each, with its first character: a character of the text
+/// is compared with the few that begin as it does.
+type Qualifier = (char, &'static str, SecretKind);
+static QUALIFIERS_BY_BYTE: LazyLock<[Vec<Qualifier>; 256]> = LazyLock::new(|| {
+    let mut by_byte: [Vec<Qualifier>; 256] = std::array::from_fn(|_| Vec::new());
+    for &(w, k) in QUALIFIERS {
+        let first = w.chars().next().expect("a qualifier is a word");
+        by_byte[usize::from(w.as_bytes()[0])].push((first, w, k));
+    }
+    by_byte
+});
 
 /// The kinds the [`QUALIFIERS`] in `s` give, in order.
 fn qualifiers(s: &str) -> impl Iterator<Item = SecretKind> + '_ {
+    let by_byte = &*QUALIFIERS_BY_BYTE;
+    let bytes = s.as_bytes();
     s.char_indices().filter_map(move |(i, c)| {
-        // Only where a qualifier can begin.
-        let first = matches!(
-            c,
-            '支' | '付' | '钱' | '零' | '交' | '卡' | '银' | '取' | '提' | '动' | '短' | '验'
-        ) || matches!(c, 'a' | 'b' | 'c' | 'd' | 'o' | 'p' | 's' | 'w' | 'y' | 'z');
-        first
-            .then(|| QUALIFIERS.iter().find(|(w, _)| s[i..].starts_with(w)))
-            .flatten()
-            .map(|&(_, k)| k)
+        by_byte[usize::from(bytes[i])]
+            .iter()
+            .find(|&&(first, w, _)| first == c && s[i..].starts_with(w))
+            .map(|&(_, _, k)| k)
     })
 }
 
@@ -684,17 +720,31 @@ struct Hit {
     /// An ASCII word written right after a digit (`10mm`): a unit of that number, no word
     /// about the next.
     suffix: bool,
+    /// A `code` that names an error or a status (see [`error_codes`]): read as `error code`.
+    error: bool,
 }
 
 impl Hit {
     fn left(self) -> Role {
+        if self.error {
+            return Role::Clear;
+        }
         if self.suffix {
             return Role::None;
         }
         TERMS[self.term].1
     }
     fn right(self) -> Role {
+        if self.error {
+            return Role::Clear;
+        }
         TERMS[self.term].2
+    }
+    fn is_cue(self) -> bool {
+        matches!(self.left(), Role::Cue(_)) || matches!(self.right(), Role::Cue(_))
+    }
+    fn word(self) -> &'static str {
+        TERMS[self.term].0
     }
 }
 
@@ -719,8 +769,66 @@ fn hits(text: &str) -> Vec<Hit> {
             suffix: b[m.start()].is_ascii_alphabetic()
                 && m.start() > 0
                 && b[m.start() - 1].is_ascii_digit(),
+            error: false,
         })
         .collect()
+}
+
+/// Words that say a system showed what follows (`弹出`, `系统提示`), a few words before a `code`.
+const SYSTEM_SAYS: &[&str] = &[
+    "弹出",
+    "弹窗",
+    "提示",
+    "系统提示",
+    "报错",
+    "错误",
+    "异常",
+    "error",
+    "popup",
+    "pop up",
+    "prompt",
+    "alert",
+];
+
+/// Words that say what went wrong (`账号异常`, `请稍后再试`), a few words after a `code`.
+const WENT_WRONG: &[&str] = &["异常", "稍后再试", "请稍后", "重试", "error", "try again"];
+
+/// Marks the `code`s that name an error or a status, as `error code` does: one a system showed
+/// (`弹出 code: 4003`, `系统提示 CODE:100018`) or followed by what went wrong (`code 4003 账号异常`).
+/// Not when its sentence tells a story or names a source (`i typed the code`, `sms code`), nor
+/// when the code is introduced (`the code is 482913`): those are the user's code.
+fn error_codes(text: &str, hits: &mut [Hit]) {
+    for i in 0..hits.len() {
+        let h = hits[i];
+        if h.left() != C || h.suffix || h.word() != "code" {
+            continue;
+        }
+        let start = text[..h.start].rfind(SENTENCE_END).map_or(0, |at| {
+            at + text[at..].chars().next().map_or(1, char::len_utf8)
+        });
+        let end = text[h.end..]
+            .find(SENTENCE_END)
+            .map_or(text.len(), |at| h.end + at);
+        let same = |j: &&Hit| j.start >= start && j.end <= end;
+        let story = hits.iter().filter(same).any(|j| {
+            [j.left(), j.right()]
+                .iter()
+                .any(|r| matches!(r, Role::Told | Role::Received))
+        });
+        if story || points_back(&text[h.end..end]) {
+            continue;
+        }
+        let system = hits[..i]
+            .iter()
+            .rev()
+            .take_while(same)
+            .any(|j| SYSTEM_SAYS.contains(&j.word()) && units(&text[j.end..h.start]) <= NEAR);
+        let wrong = hits[i + 1..]
+            .iter()
+            .take_while(same)
+            .any(|j| WENT_WRONG.contains(&j.word()) && units(&text[h.end..j.start]) <= FAR_RIGHT);
+        hits[i].error = system || wrong;
+    }
 }
 
 /// How far apart two places are, in words: a Chinese character, an ASCII word or number, a
@@ -746,11 +854,17 @@ const NEAR: usize = 4;
 const FAR_LEFT: usize = 12;
 /// Words farther than this after a run, or past the end of its sentence, say nothing about it.
 const FAR_RIGHT: usize = 8;
+/// How far back, in bytes, the sentence of a password word may qualify it (two dozen Chinese
+/// characters).
+const FAR_BYTES: usize = 72;
 /// Evidence a run needs.
 const ENOUGH: usize = 2;
 
+/// What ends a sentence.
+const SENTENCE_END: [char; 4] = ['。', '!', '?', '\n'];
+
 fn ends_sentence(s: &str) -> bool {
-    s.contains(['。', '!', '?', '\n'])
+    s.contains(SENTENCE_END)
 }
 
 /// `s` ends with a word that introduces a value.
@@ -761,6 +875,23 @@ fn introduced(s: &str) -> bool {
             // An ASCII introducer is a whole word.
             !w.as_bytes()[0].is_ascii_alphabetic()
                 || !head.as_bytes().last().is_some_and(u8::is_ascii_alphabetic)
+        })
+    })
+}
+
+/// `s` opens with a word that introduces a value and says in a few words what it is before giving
+/// it (`就是我生日` of `密码就是我生日19900827`, `is my birthday`).
+fn introduces_a_description(s: &str) -> bool {
+    let s = s.trim_start();
+    let s = ["就", "也", "都", "还", "其实", "应该"]
+        .iter()
+        .find_map(|a| s.strip_prefix(a))
+        .unwrap_or(s);
+    ["是", "为", "系", ":", "is", "was"].iter().any(|w| {
+        s.strip_prefix(w).is_some_and(|rest| {
+            (!w.as_bytes()[0].is_ascii_alphabetic()
+                || !rest.as_bytes().first().is_some_and(u8::is_ascii_alphabetic))
+                && units(rest) <= FAR_RIGHT
         })
     })
 }
@@ -798,6 +929,8 @@ fn points_back(s: &str) -> bool {
 
 struct Reading<'a> {
     text: &'a str,
+    /// The runs of digits of the message.
+    runs: &'a [Run],
     hits: Vec<Hit>,
     expecting: Option<SecretKind>,
     /// Where the message is once trimmed: a run spanning it is the whole message (`482 913`,
@@ -839,15 +972,43 @@ impl Reading<'_> {
             Cue::Pin => SecretKind::PaymentPassword,
             Cue::Password | Cue::Watchword => SecretKind::Password,
         };
-        // The nearest qualifier in the few words before the password word, or else between it
-        // and the value (`the PIN for my debit card is …`).
-        let before = back_units(self.text, h.start, NEAR);
-        let head = &self.text[before..h.start];
-        let between = &self.text[h.end.min(until)..until];
-        qualifiers(head)
+        let text = self.text;
+        // Words before it qualify it back to the previous secret word (`ATM PIN 6071 and
+        // password …`: the ATM is the PIN's).
+        let floor = self.hits[..i]
+            .iter()
+            .rev()
+            .find(|p| p.is_cue())
+            .map_or(0, |p| p.end);
+        let near = back_units(text, h.start, NEAR).max(floor);
+        // The nearest qualifier in the few words before the password word or in it (`zfmm`),
+        // or else between it and the value (`the PIN for my debit card is …`), or else
+        // farther back in its sentence a payment or a card (`转账时要输的那个6位密码`,
+        // `交通银行 卡号不说了 密码 …`). What one logs in to (`微信`) is the word's own kind.
+        let head = &text[near..h.end];
+        let between = &text[h.end.min(until)..until];
+        let found = qualifiers(head)
             .last()
             .or_else(|| qualifiers(between).next())
-            .unwrap_or(default)
+            .or_else(|| {
+                // Two dozen Chinese characters, a dozen English words, back to the sentence's
+                // start.
+                let mut far = h.start.saturating_sub(FAR_BYTES).max(floor);
+                while !text.is_char_boundary(far) {
+                    far += 1;
+                }
+                let window = &text[far..h.start];
+                let window = window
+                    .rfind(SENTENCE_END)
+                    .map_or(window, |at| &window[at..]);
+                qualifiers(window)
+                    .filter(|&k| k != SecretKind::VerificationCode)
+                    .last()
+            });
+        match found {
+            None | Some(SecretKind::Password) => default,
+            Some(k) => k,
+        }
     }
 
     /// Whether `run` is a secret, and of what kind.
@@ -864,6 +1025,12 @@ impl Reading<'_> {
         let (mut cleared, mut measured) = (false, false);
         // The run is called a secret by the words after it (`… 是验证码`).
         let mut pointed = false;
+        // The secret word before the run gave its value to another run between them (`取款密码
+        // 0088 和短信上的 736291`).
+        let mut taken = false;
+        // The secret word before it is introduced and described (`密码就是我生日…`): as good as
+        // near, though it does not name a number with a unit (`密码是我生日 2020 年改的`).
+        let mut described = false;
         let before = self.hits.partition_point(|h| h.end <= run.start);
         for i in (0..before).rev() {
             let h = self.hits[i];
@@ -877,7 +1044,13 @@ impl Reading<'_> {
             }
             match h.left() {
                 Role::Cue(_) => {
-                    cue = Some((i, !crossed && (gap <= NEAR || introduced(between))));
+                    taken = self
+                        .runs
+                        .iter()
+                        .any(|r| r.start >= h.end && r.end <= run.start);
+                    let near = !crossed && !taken && (gap <= NEAR || introduced(between));
+                    described = !crossed && !taken && introduces_a_description(between);
+                    cue = Some((i, near));
                     break;
                 }
                 _ if crossed => {}
@@ -908,6 +1081,7 @@ impl Reading<'_> {
                     let near = gap <= NEAR || pointed;
                     if cue.is_none() || near {
                         cue = Some((i, near));
+                        (taken, described) = (false, false);
                     }
                 }
                 Role::Told if gap <= NEAR => told = true,
@@ -928,11 +1102,20 @@ impl Reading<'_> {
             return None;
         }
         let shape = run.digits == 6 || run.spelled || run.numerals >= 3;
-        let mut score =
-            usize::from(told) + usize::from(received) + usize::from(length) + usize::from(shape);
+        // Six digits set apart by marks one by one (`2/0/9/4/1/6`, `4-8-2-9-1-3`): a code
+        // disguised, as no other number is written (a date's or a list's groups differ).
+        let disguised = run.digits == 6
+            && run.spelled
+            && text[run.start..run.end]
+                .contains(|c: char| is_separator(c) && !matches!(c, ' ' | ',' | '、'));
+        let mut score = usize::from(told)
+            + usize::from(received)
+            + usize::from(length)
+            + usize::from(shape)
+            + usize::from(disguised);
         score += match cue {
             Some((_, true)) => 2,
-            Some((_, false)) => 1,
+            Some((_, false)) => 1 + usize::from(described),
             None => 0,
         };
         if self.bare == (run.start, run.end) || self.expecting.is_some() {
@@ -945,6 +1128,8 @@ impl Reading<'_> {
             return None;
         }
         let kind = match cue {
+            // Given after another secret's value and a source (`短信上的`): a code.
+            Some(_) if taken && received => SecretKind::VerificationCode,
             Some((i, _)) => self.kind_of(i, run.start.max(self.hits[i].end), true),
             None => self.expecting.unwrap_or(SecretKind::VerificationCode),
         };
@@ -1266,9 +1451,12 @@ pub fn guard(n: Normalized, expecting: Option<SecretKind>) -> Guarded {
         c.is_whitespace() || matches!(c, '.' | '。' | '!' | '?' | '~' | '…')
     });
     let bare_start = trimmed.as_ptr() as usize - text.as_ptr() as usize;
+    let mut hits = hits(text);
+    error_codes(text, &mut hits);
     let reading = Reading {
         text,
-        hits: hits(text),
+        runs,
+        hits,
         expecting,
         bare: (bare_start, bare_start + trimmed.len()),
     };
@@ -1834,6 +2022,129 @@ mod tests {
             "password reset link expired after 24 hours",
             // Units glued to a number are no password word.
             "宽了10mm，但扁了15mm",
+        ]);
+    }
+
+    #[test]
+    fn stories_in_more_verbs_and_dialects_are_redacted() {
+        assert_redacted(&[
+            // Read out (念, 读): what was read is the code.
+            ("她叫我念的就是 七七零三一九", "七七零三一九", Code),
+            ("我读的是 5 5 0 2 8 1 对吗", "5 5 0 2 8 1", Code),
+            ("我念出 三九四一零二 之后才觉得不对", "三九四一零二", Code),
+            // Cantonese: typed to him, given to him.
+            ("我打俾佢嗰個係 204 817", "204 817", Code),
+            ("之前 771 520 畀咗佢", "771 520", Code),
+            ("我就將 803 214 俾佢睇", "803 214", Code),
+            // Given to you.
+            ("喏 给你 330 217", "330 217", Code),
+            ("好啦好啦给你嘛 640218", "640218", Code),
+            // What the message said, quoted or not.
+            ("短信上写的是“580 213”", "580 213", Code),
+            ("我就照着发了，内容是「772019」", "772019", Code),
+            ("收到一条 上面写着 339 021 请勿泄露", "339 021", Code),
+        ]);
+        // The same verbs with money, a year, a count: no code.
+        assert_clean(&[
+            "给你 2000 块 行不行",
+            "我念的是 2019 级",
+            "打俾佢 3 次都冇人听",
+            "内容是 2024 年的通知",
+            "给你吧，我也不懂",
+        ]);
+    }
+
+    #[test]
+    fn six_digits_set_apart_one_by_one_are_a_code_but_dates_and_fractions_are_not() {
+        assert_redacted(&[
+            ("7/3/0/9/1/5 这样写行吗", "7/3/0/9/1/5", Code),
+            ("4-8-2-9-1-3 他就收到了", "4-8-2-9-1-3", Code),
+            ("1|0|2|9|3|8 这样分开", "1|0|2|9|3|8", Code),
+            ("发 6.0.2.7.7.1 给他可以吗", "6.0.2.7.7.1", Code),
+        ]);
+        assert_clean(&[
+            "2024/3/5 那天被封的",
+            "3/5/2024 收到的",
+            "进度 3/4 了",
+            "完成了 1/2，还差一半",
+            "1/2/3/4 号线都停了",
+            "选项 1 2 3 4 5 6 哪个对",
+            "第 1,2,3,4,5,6 步都做了",
+        ]);
+    }
+
+    #[test]
+    fn a_password_after_a_few_words_describing_it_is_redacted() {
+        assert_redacted(&[
+            ("QQ密码就是我老婆生日19880314", "19880314", Pw),
+            ("邮箱密码是我名字拼音加 0522", "0522", Pw),
+            ("my password is my birthday 19900827", "19900827", Pw),
+            ("验证码就是短信里那个 552019", "552019", Code),
+        ]);
+        assert_clean(&[
+            "密码就是我生日，去年改过",
+            "密码是我以前用的生日 2020 年改的",
+            "密码是什么 我的订单号 20240518",
+        ]);
+    }
+
+    #[test]
+    fn the_kind_comes_from_the_context_of_its_word() {
+        assert_redacted(&[
+            // A transfer, a payment farther back in the sentence.
+            ("汇款的时候让我输那个六位数的密码 660 284", "660 284", Pay),
+            ("他让我付钱时候要按的那个密码是 902 611", "902 611", Pay),
+            ("zfmm是 118 290", "118 290", Pay),
+            // A card, an ATM, a named bank farther back.
+            ("去取钱要输的密码 8 2 0 1", "8 2 0 1", CardPin),
+            ("招商银行 尾号不方便说 密码 4402", "4402", CardPin),
+            ("ATM 机那个 密码 是 7 7 2 1", "7 7 2 1", CardPin),
+            // What one logs in to keeps the word's own kind.
+            ("银行卡被冻结了，我的微信密码 901 233", "901 233", Pw),
+            ("转账失败了 qq密码 sunny_2020", "sunny_2020", Pw),
+        ]);
+        // Two secrets in one message keep their own kinds.
+        for (msg, kinds) in [
+            ("我的取款密码 0088 和短信上的 736291", vec![Code, CardPin]),
+            ("银行卡密码 5521 还有收到的 338 104", vec![Code, CardPin]),
+            ("ATM PIN 6071 and password Bunny#22", vec![Pw, CardPin]),
+            ("atm pin 9910, email password Kiwi!2024", vec![Pw, CardPin]),
+            ("支付密码 445566 登录密码 abc12345", vec![Pw, Pay]),
+            ("验证码 482913 和 551902", vec![Code]),
+        ] {
+            let out = g(msg);
+            assert_eq!(out.secrets, kinds, "{msg} → {}", out.redacted);
+            assert!(
+                !out.redacted.chars().any(|c| c.is_ascii_digit()),
+                "{msg} → {}",
+                out.redacted
+            );
+        }
+    }
+
+    #[test]
+    fn a_code_a_system_shows_with_an_error_is_no_secret() {
+        assert_clean(&[
+            "弹出 code: 5002 登录异常",
+            "系统提示 CODE:200417，请稍后再试",
+            "app 报错 code 40013 怎么办",
+            "it pops up an error, code: 1003",
+            "code 9001 error when i log in",
+            "提示 code=100503 请稍后重试",
+            // Hong Kong phones, 4 + 4, after a phone word.
+            "我手機號碼係 6123 4567",
+            "電話號碼：9876-5432",
+            "我嘅电话 5123 9988 打唔通",
+            "whatsapp 9123 4567 is mine",
+        ]);
+        // Not when the code is the user's: introduced, received, told, or not an error.
+        assert_redacted(&[
+            ("the code is 482913", "482913", Code),
+            ("弹出 code 是 550213 吗", "550213", Code),
+            ("i typed the code 603 118 and got an error", "603 118", Code),
+            ("短信提示 code 771 046", "771 046", Code),
+            ("code: 902 114", "902 114", Code),
+            ("登录异常了。code 551 209 给你", "551 209", Code),
         ]);
     }
 

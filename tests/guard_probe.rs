@@ -227,7 +227,9 @@ fn the_guard_catches_every_secret_however_it_is_typed() {
 }
 
 /// A second independent probe, written after the guard was rebuilt by someone who had not read
-/// it, and measured once before any fix (figures in the commit that added it).
+/// it, and measured once before any fix (figures in the commit that added it). The guard was
+/// then fixed by the categories it missed, so this probe is no longer unseen: it now holds the
+/// guard to the first probe's targets.
 #[test]
 fn a_second_independent_probe_holds_too() {
     let m = measure("guard-probe2.jsonl");
@@ -237,8 +239,8 @@ fn a_second_independent_probe_holds_too() {
     }
     let (recall, fpr) = (m.total.recall(), m.total.fpr());
     assert!(
-        recall >= 0.0 && fpr <= 1.0,
-        "recall {recall:.3}, false-positive rate {fpr:.3}\n{}",
+        recall >= 0.99 && fpr <= 0.02,
+        "recall {recall:.3} (target ≥ 0.99), false-positive rate {fpr:.3} (target ≤ 0.02)\n{}",
         table(&m)
     );
 }
