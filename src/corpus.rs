@@ -121,6 +121,29 @@ fn read_lines(path: &Path, mut row: impl FnMut(&str, Place)) -> Result<(), (Plac
     Ok(())
 }
 
+/// Every line of `dir/sub/*.jsonl` read as a `T` and kept; a line that is not one (`what`), or a
+/// file that cannot be read, is noted in `unreadable`.
+fn read_all<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    sub: &str,
+    what: &str,
+    unreadable: &mut Vec<(Place, String)>,
+    mut keep: impl FnMut(T, Place),
+) -> Result<(), String> {
+    let files = jsonl_files(&dir.join(sub))
+        .map_err(|e| format!("cannot read {}: {e}", dir.join(sub).display()))?;
+    for path in files {
+        let mut bad = Vec::new();
+        let read = read_lines(&path, |l, at| match serde_json::from_str::<T>(l) {
+            Ok(r) => keep(r, at),
+            Err(e) => bad.push((at, format!("not {what}: {e}"))),
+        });
+        unreadable.extend(read.err());
+        unreadable.append(&mut bad);
+    }
+    Ok(())
+}
+
 impl Corpus {
     /// Reads `dir/intents/*.jsonl` and `dir/scam/*.jsonl`. Fails only when the directory
     /// cannot be read at all; a bad line is kept as a problem.
@@ -132,39 +155,37 @@ impl Corpus {
             ));
         }
         let mut c = Corpus::default();
-        let list = |sub: &str| {
-            jsonl_files(&dir.join(sub))
-                .map_err(|e| format!("cannot read {}: {e}", dir.join(sub).display()))
-        };
-        for path in list("intents")? {
-            let mut bad = Vec::new();
-            let read = read_lines(&path, |l, at| match serde_json::from_str::<IntentRow>(l) {
-                Ok(r) => c.intents.push(IntentLine {
+        let mut unreadable = Vec::new();
+        read_all(
+            dir,
+            "intents",
+            "an intent line",
+            &mut unreadable,
+            |r: IntentRow, at| {
+                c.intents.push(IntentLine {
                     text: r.text,
                     intent: r.intent,
                     source: r.source,
                     at,
-                }),
-                Err(e) => bad.push((at, format!("not an intent line: {e}"))),
-            });
-            c.unreadable.extend(read.err());
-            c.unreadable.append(&mut bad);
-        }
-        for path in list("scam")? {
-            let mut bad = Vec::new();
-            let read = read_lines(&path, |l, at| match serde_json::from_str::<ScamRow>(l) {
-                Ok(r) => c.scam.push(ScamLine {
+                })
+            },
+        )?;
+        read_all(
+            dir,
+            "scam",
+            "a scam line",
+            &mut unreadable,
+            |r: ScamRow, at| {
+                c.scam.push(ScamLine {
                     text: r.text,
                     scam: r.scam,
                     family: r.family.or(r.kind),
                     source: r.source,
                     at,
-                }),
-                Err(e) => bad.push((at, format!("not a scam line: {e}"))),
-            });
-            c.unreadable.extend(read.err());
-            c.unreadable.append(&mut bad);
-        }
+                })
+            },
+        )?;
+        c.unreadable = unreadable;
         Ok(c)
     }
 

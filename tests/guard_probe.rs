@@ -211,9 +211,9 @@ fn table(m: &Measured) -> String {
     s
 }
 
-#[test]
-fn the_guard_catches_every_secret_however_it_is_typed() {
-    let m = measure("guard-probe.jsonl");
+/// Measures a probe, prints its table and failures, and holds it to the targets.
+fn holds_to_the_targets(file: &str) {
+    let m = measure(file);
     println!("{}", table(&m));
     for f in &m.failures {
         println!("{f}");
@@ -221,9 +221,14 @@ fn the_guard_catches_every_secret_however_it_is_typed() {
     let (recall, fpr) = (m.total.recall(), m.total.fpr());
     assert!(
         recall >= 0.99 && fpr <= 0.02,
-        "recall {recall:.3} (target ≥ 0.99), false-positive rate {fpr:.3} (target ≤ 0.02)\n{}",
+        "{file}: recall {recall:.3} (target ≥ 0.99), false-positive rate {fpr:.3} (target ≤ 0.02)\n{}",
         table(&m)
     );
+}
+
+#[test]
+fn the_guard_catches_every_secret_however_it_is_typed() {
+    holds_to_the_targets("guard-probe.jsonl");
 }
 
 /// A second independent probe, written after the guard was rebuilt by someone who had not read
@@ -232,15 +237,5 @@ fn the_guard_catches_every_secret_however_it_is_typed() {
 /// guard to the first probe's targets.
 #[test]
 fn a_second_independent_probe_holds_too() {
-    let m = measure("guard-probe2.jsonl");
-    println!("{}", table(&m));
-    for f in &m.failures {
-        println!("{f}");
-    }
-    let (recall, fpr) = (m.total.recall(), m.total.fpr());
-    assert!(
-        recall >= 0.99 && fpr <= 0.02,
-        "recall {recall:.3} (target ≥ 0.99), false-positive rate {fpr:.3} (target ≤ 0.02)\n{}",
-        table(&m)
-    );
+    holds_to_the_targets("guard-probe2.jsonl");
 }
