@@ -85,6 +85,25 @@ impl Indicator {
 }
 
 impl ScamResult {
+    /// The family of scam the verdict rests on: the heaviest signal of the catalog that fired,
+    /// a pattern's before the learned model's likeness (which names no scheme).
+    pub fn family<'c>(&self, catalog: &'c Catalog) -> Option<&'c crate::catalog::SignalDef> {
+        let learned = catalog
+            .scam
+            .learned
+            .map(|i| catalog.signals[i].name.as_str());
+        self.signals
+            .iter()
+            .filter(|s| s.weight > 0.0)
+            .max_by(|a, b| {
+                let rank = |s: &Signal| (Some(s.name.as_str()) != learned, s.weight);
+                rank(a)
+                    .partial_cmp(&rank(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .and_then(|s| catalog.signals.iter().find(|d| d.name == s.name))
+    }
+
     /// The message carries signals that add up to a scam, but only because it retells or asks
     /// about someone else's offer: a context (warning, question, reported speech) brought it down.
     pub fn retold(&self, scam_at: f32) -> bool {

@@ -602,6 +602,11 @@ async fn group(
             .await
             .is_ok_and(|m| m.can_delete_messages());
     let action = group_action(verdict, guard_on, can_delete);
+    // The notice names the scheme: the explanation of the signal the verdict rests on.
+    let family = analysis
+        .scam
+        .family(cat)
+        .map(|def| def.explain.get(lang).to_owned());
     // Recorded whatever the action; then flood control on the bot's own voice in the chat.
     {
         let (s2, uid) = (s.clone(), user.0.to_string());
@@ -623,16 +628,20 @@ async fn group(
     {
         return Ok((intent, Some(verdict.name())));
     }
+    let named = |notice: &str| match &family {
+        Some(why) => format!("{notice}\n{why}"),
+        None => notice.to_owned(),
+    };
     match action {
         GroupAction::Delete => {
             bot.delete_message(chat, msg.id).await?;
-            send_text(bot, chat, cat.text("group_deleted", lang)).await?;
+            send_text(bot, chat, &named(cat.text("group_deleted", lang))).await?;
         }
         GroupAction::Warn => {
             send(
                 bot,
                 chat,
-                escape(cat.text("group_warning", lang)),
+                escape(&named(cat.text("group_warning", lang))),
                 None,
                 Some(msg.id),
             )

@@ -365,3 +365,19 @@ fn an_offer_retold_or_asked_about_is_not_itself_the_scam() {
     assert!(a.scam.score < 0.9, "{:?}", a.scam);
     assert_eq!(a.intent.intent, "report_scam");
 }
+
+#[test]
+fn the_family_named_is_the_scheme_not_the_models_likeness() {
+    let e = engine();
+    let a = e.analyze("在吗 我手机号换了 你收到的验证码截图发我一下");
+    assert!(a
+        .scam
+        .signals
+        .iter()
+        .any(|s| s.name == "similar_to_known_scams"));
+    let family = a.scam.family(e.catalog()).unwrap();
+    assert_eq!(family.name, "code_request");
+    assert!(family.explain.zh.contains("验证码"));
+    // Nothing fired: no family.
+    assert!(e.analyze("明天几点开会").scam.family(e.catalog()).is_none());
+}

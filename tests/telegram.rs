@@ -477,6 +477,12 @@ async fn group_scams_are_answered_then_deleted_once_guard_is_on() {
     assert_eq!(sent.len(), 1, "only the scam is answered: {sent:#?}");
     assert_eq!(sent[0]["chat_id"], GROUP);
     assert_eq!(sent[0]["reply_parameters"]["message_id"], scam_id);
+    // It names the scheme: paid unblocking, explained.
+    assert!(
+        text_of(&sent[0]).contains("代办解封"),
+        "{}",
+        text_of(&sent[0])
+    );
     assert!(h.calls("deletemessage").is_empty());
 
     // A non-admin cannot turn the guard on; an admin can.
