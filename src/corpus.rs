@@ -308,6 +308,24 @@ pub fn samples(
     (samples, digest)
 }
 
+/// The held-out evaluation files of some directories (`heldout-*.jsonl`, `firstsight*.jsonl`);
+/// a directory that does not exist has none.
+pub fn heldout_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                (n.starts_with("heldout-") || n.starts_with("firstsight")) && n.ends_with(".jsonl")
+            })
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// The texts of JSON-lines files (their `text` fields), to keep held-out lines out of the corpus.
 pub fn texts_of(paths: &[PathBuf]) -> HashSet<String> {
     let mut out = HashSet::new();

@@ -94,7 +94,7 @@ pub fn rank(catalog: &Catalog, matched: &[usize]) -> IntentResult {
     let second = ranked.get(1).map_or(0.0, |c| c.score);
     if top < MIN_SCORE {
         return IntentResult {
-            intent: "out_of_scope".into(),
+            intent: OUT_OF_SCOPE.into(),
             confidence: 1.0 - top,
             ranked,
             learned: false,

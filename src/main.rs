@@ -80,7 +80,7 @@ enum Command {
         /// The labelled corpus (checked when the directory exists).
         #[arg(long, default_value = "corpus")]
         corpus: PathBuf,
-        /// Directories of held-out evaluation files (`heldout-*.jsonl`, `firstsight-*.jsonl`)
+        /// Directories of held-out evaluation files (`heldout-*.jsonl`, `firstsight*.jsonl`)
         /// whose lines must not be in the corpus.
         #[arg(long, default_values = ["../shared/eval", "tests/data"])]
         heldout: Vec<PathBuf>,
@@ -169,24 +169,6 @@ fn engine(cli: &Cli) -> Result<Engine> {
         Some(dir) => Engine::new_with(Catalog::from_dir(dir)?, models)?,
         None => Engine::shipped_with(models)?,
     })
-}
-
-/// The held-out evaluation files of some directories (`heldout-*.jsonl`, `firstsight-*.jsonl`);
-/// a directory that does not exist has none.
-fn heldout_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = dirs
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                (n.starts_with("heldout-") || n.starts_with("firstsight-")) && n.ends_with(".jsonl")
-            })
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
@@ -286,7 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut problems = engine.audit();
             if corpus.is_dir() {
                 let c = Corpus::load(corpus).map_err(anyhow::Error::msg)?;
-                let held = heldout_files(heldout);
+                let held = corpus::heldout_files(heldout);
                 problems.extend(c.problems(engine.catalog(), &corpus::texts_of(&held)));
                 // The models built in must be the ones the corpus trains.
                 if cli.model.is_none() && cli.intents.is_none() {

@@ -4,7 +4,7 @@
 //! unless it is very sure.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safepath::catalog::Catalog;
 use safepath::corpus::{self, Corpus};
@@ -17,21 +17,12 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The held-out files this checkout can see: the shared ones when present, and our own.
+/// The held-out files this checkout can see, found as `safepath check` finds them: the shared
+/// ones when present, and our own first-sight sets.
 fn heldout() -> HashSet<String> {
-    let mut files: Vec<PathBuf> = [
-        "tests/data/firstsight-intents.jsonl",
-        "tests/data/firstsight-scam.jsonl",
-    ]
-    .iter()
-    .map(|f| repo().join(f))
-    .collect();
-    for f in ["heldout-intents.jsonl", "heldout-scam.jsonl"] {
-        let p = repo().join("../shared/eval").join(f);
-        if p.exists() {
-            files.push(p);
-        }
-    }
+    let dirs = [repo().join("../shared/eval"), repo().join("tests/data")];
+    let files = corpus::heldout_files(&dirs);
+    assert!(files.len() >= 7, "{files:?}");
     corpus::texts_of(&files)
 }
 
