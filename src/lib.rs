@@ -31,7 +31,6 @@ pub mod report;
 pub mod scam;
 pub mod session;
 pub mod store;
-pub mod store_log;
 pub mod store_redis;
 pub mod telegram;
 pub mod training;

@@ -1,8 +1,7 @@
 //! Storage behind the session: conversation state per user, the scam-report log, the contact
 //! reputation counts and the salt for user-id hashes. [`Store`] is the trait every backend
-//! implements; [`SledStore`] is the embedded default on the data directory: sled for the reports,
-//! reputation and settings, and a log of its own for the conversations
-//! ([`crate::store_log`]), which are many, small and rewritten on every turn.
+//! implements; [`SledStore`] is the embedded default on the data directory: a sled database with
+//! a tree per kind of record (conversations, reports, their dedup keys, reputation, settings).
 //!
 //! The store sees only hashed user keys and redacted text: the session hashes and the guard
 //! redacts before anything arrives here.
@@ -14,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::limit::{MemoryBuckets, Rate};
 use crate::report::Report;
-use crate::store_log::ConversationLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,11 +86,11 @@ pub trait Store: Send + Sync {
 
 const FORMAT: &[u8] = b"safepath-store-1";
 
-/// The embedded store: sled in the data directory, a few trees, and the conversations in
-/// `conversations/`.
+/// The embedded store: sled in the data directory, a tree per kind of record.
 pub struct SledStore {
     db: sled::Db,
-    states: ConversationLog,
+    /// Hashed user key → stamped conversation state.
+    states: sled::Tree,
     reports: sled::Tree,
     dedup: sled::Tree,
     reputation: sled::Tree,
@@ -194,7 +192,7 @@ impl SledStore {
             }
         }
         let store = SledStore {
-            states: ConversationLog::open(&dir.join("conversations"))?,
+            states: tree("states")?,
             reports: tree("reports")?,
             dedup: tree("report_keys")?,
             reputation: tree("reputation")?,
@@ -202,31 +200,94 @@ impl SledStore {
             buckets: MemoryBuckets::default(),
             db,
         };
-        let old = store.db.open_tree("states").map_err(write_err)?;
-        store.move_old_conversations(&old)?;
+        let log = dir.join(upgrade::LOG_DIR);
+        if log.exists() {
+            let moved = upgrade::import_conversation_log(&log, &store.states)?;
+            store.db.flush().map_err(write_err)?;
+            // Only once sled has them on disk: a crash before this line imports again, to the
+            // same end.
+            std::fs::remove_dir_all(&log).map_err(write_err)?;
+            tracing::info!(
+                moved,
+                "moved the conversations of the earlier conversation log into the store"
+            );
+        }
         Ok(store)
     }
+}
 
-    /// Conversations an earlier version kept in sled's `states` tree move to the log (once:
-    /// the tree is emptied after the log has them on disk), so none in progress is lost.
-    fn move_old_conversations(&self, old: &sled::Tree) -> Result<(), StoreError> {
-        if old.is_empty() {
-            return Ok(());
-        }
-        let mut moved = 0;
-        for kv in old.iter() {
-            let (k, v) = kv.map_err(read_err)?;
-            self.states.put(&String::from_utf8_lossy(&k), &v)?;
-            moved += 1;
-        }
-        self.states.sync()?;
-        old.clear().map_err(write_err)?;
-        self.db.flush().map_err(write_err)?;
-        tracing::info!(
-            moved,
-            "moved the stored conversations to the conversation log"
+/// Reading the conversation log that versions before this one kept next to sled
+/// (`conversations/*.seg`), once, to move its conversations into the `states` tree.
+mod upgrade {
+    use std::path::Path;
+
+    use super::{read_err, write_err, StoreError};
+
+    pub const LOG_DIR: &str = "conversations";
+    /// Each record: `[u32 body length][u32 crc32 of the body]` (little-endian), then the body:
+    /// kind, key length, key, value.
+    const HEADER: usize = 8;
+    const MAX_BODY: usize = 1 << 20;
+    const PUT: u8 = 1;
+    const DELETE: u8 = 2;
+
+    /// Replays the segments in order into `states` (a later record of a key replaces an
+    /// earlier one, a delete removes it; records the log had erased are passed over) and returns
+    /// how many conversations it holds afterwards. A damaged record is skipped, a torn one at the
+    /// end of a segment (a crash mid-write) ends that segment: what the log itself did.
+    pub fn import_conversation_log(dir: &Path, states: &sled::Tree) -> Result<usize, StoreError> {
+        let mut segments: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let id = e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok()?;
+                Some((id, e.path()))
+            })
+            .collect();
+        segments.sort_unstable();
+        tracing::warn!(
+            segments = segments.len(),
+            "moving the conversations of the earlier conversation log into sled (once; about 10 s a \
+             million)"
         );
-        Ok(())
+        let mut damaged = 0;
+        for (i, (_, path)) in segments.iter().enumerate() {
+            tracing::info!("segment {} of {}", i + 1, segments.len());
+            let bytes = std::fs::read(path).map_err(read_err)?;
+            let mut at = 0;
+            while let Some(header) = bytes.get(at..at + HEADER) {
+                let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+                let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+                if !(2..=MAX_BODY).contains(&len) {
+                    damaged += 1;
+                    break; // no length to go on by
+                }
+                let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
+                    break; // torn at the end
+                };
+                at += HEADER + len;
+                let key_len = usize::from(body[1]);
+                if crc32fast::hash(body) != crc || 2 + key_len > len {
+                    damaged += 1;
+                    continue;
+                }
+                let (key, value) = body[2..].split_at(key_len);
+                // One record at a time: sled batches of a segment's records held ~2–4 GB at a
+                // million conversations.
+                match body[0] {
+                    PUT => drop(states.insert(key, value).map_err(write_err)?),
+                    DELETE => drop(states.remove(key).map_err(write_err)?),
+                    _ => {}
+                }
+            }
+        }
+        if damaged > 0 {
+            tracing::warn!(
+                damaged,
+                "records of the earlier conversation log were damaged and are left behind"
+            );
+        }
+        Ok(states.len())
     }
 }
 
@@ -240,16 +301,22 @@ impl Store for SledStore {
     }
 
     fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.states.get(user)?;
+        let v = self.states.get(user).map_err(read_err)?;
         Ok(v.as_deref().and_then(unstamp).map(|(_, s)| s.to_vec()))
     }
 
     fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError> {
-        self.states.put(user, &stamp(crate::session::now(), state))
+        self.states
+            .insert(user, stamp(crate::session::now(), state))
+            .map_err(write_err)?;
+        Ok(())
     }
 
     fn delete_user(&self, user: &str) -> Result<(), StoreError> {
-        self.states.remove(user)
+        self.states.remove(user).map_err(write_err)?;
+        // Durable before the user is told it is forgotten.
+        self.states.flush().map_err(write_err)?;
+        Ok(())
     }
 
     fn append_report(&self, dedup: &str, mut report: Report) -> Result<(u64, bool), StoreError> {
@@ -338,11 +405,29 @@ impl Store for SledStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(usize, Option<String>), StoreError> {
-        self.states.expire_step(before, cursor, limit)
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = cursor.map_or(Unbounded, |c| Excluded(c.as_bytes().to_vec()));
+        let (mut forgotten, mut seen, mut last) = (0, 0, None);
+        for kv in self.states.range::<Vec<u8>, _>((from, Unbounded)) {
+            let (k, v) = kv.map_err(read_err)?;
+            // An unreadable stamp is as good as expired.
+            if unstamp(&v).is_none_or(|(t, _)| t < before) {
+                self.states.remove(&k).map_err(write_err)?;
+                forgotten += 1;
+            }
+            seen += 1;
+            last = Some(k);
+            if seen == limit {
+                break;
+            }
+        }
+        let next = (seen == limit)
+            .then(|| last.map(|k| String::from_utf8_lossy(&k).into_owned()))
+            .flatten();
+        Ok((forgotten, next))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.states.sync()?;
         self.db.flush().map_err(write_err)?;
         Ok(())
     }

@@ -311,44 +311,80 @@ macro_rules! suite {
 suite!(on_sled, Sled);
 suite!(on_redis, Redis);
 
-/// Up to this version the embedded store kept conversations in a sled tree; opening such a data
-/// directory moves them to the conversation log, so the conversations in progress go on.
-#[test]
-fn conversations_an_earlier_version_kept_in_sled_are_moved_and_continue() {
+/// Copies the data directory the version before this one wrote (`tests/data/upgrade-log-store`:
+/// made by its `serve`, killed with SIGKILL: alice asked how to unblock, bob went to the
+/// deletion page's "grey button" node, carol asked about a stolen account and was forgotten,
+/// dave asked about a mini-program appeal), with its conversation log in `conversations/`.
+fn data_dir_of_the_log_version() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let now = safepath::session::now();
-    {
-        // The data directory as the earlier version left it (its format, salt and `states`).
-        let s = SledStore::open(dir.path()).unwrap();
-        drop(s);
-        let db = sled::open(dir.path()).unwrap();
-        let states = db.open_tree("states").unwrap();
-        for (user, state) in [("alice", b"state-a"), ("bob", b"state-b")] {
-            let mut v = now.to_be_bytes().to_vec();
-            v.extend_from_slice(state);
-            states.insert(user, v).unwrap();
-        }
-        db.flush().unwrap();
+    let from =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upgrade-log-store");
+    for name in ["conf", "db", "conversations/00000000.seg"] {
+        let to = dir.path().join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(name), to).unwrap();
     }
-    let s = SledStore::open(dir.path()).unwrap();
-    assert_eq!(
-        s.load_state("alice").unwrap().as_deref(),
-        Some(&b"state-a"[..])
-    );
-    s.save_state("bob", b"state-b2").unwrap();
-    s.flush().unwrap();
-    drop(s);
-    // Moved once: the old tree is empty, so reopening does not bring the old `bob` back.
-    let s = SledStore::open(dir.path()).unwrap();
-    assert_eq!(
-        s.load_state("alice").unwrap().as_deref(),
-        Some(&b"state-a"[..])
-    );
-    assert_eq!(
-        s.load_state("bob").unwrap().as_deref(),
-        Some(&b"state-b2"[..])
-    );
-    drop(s);
-    let db = sled::open(dir.path()).unwrap();
-    assert!(db.open_tree("states").unwrap().is_empty());
+    dir
+}
+
+/// The node each user of that directory reaches with the next message `say`, and the node a user
+/// with no conversation reaches with it.
+fn next_nodes(store: Arc<dyn Store>, say: &[(&str, &str)]) -> Vec<String> {
+    let s = Session::new(common::engine(), store, 7 * 86_400).unwrap();
+    say.iter()
+        .map(|(user, text)| s.turn("api", user, text, false).unwrap().node)
+        .collect()
+}
+
+/// The node a new user reaches with these messages, on a fresh store.
+fn fresh_path(messages: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let s = Session::new(common::engine(), store, 7 * 86_400).unwrap();
+    let mut node = String::new();
+    for m in messages {
+        node = s.turn("api", "x", m, false).unwrap().node;
+    }
+    node
+}
+
+/// The version before this one kept conversations in a log of its own; opening its data
+/// directory moves them into sled once, so the conversations in progress go on (and the one that
+/// was forgotten stays forgotten), even with a record torn in half at the end of the log.
+#[test]
+fn conversations_of_the_log_version_move_into_sled_and_continue() {
+    let expected = [
+        fresh_path(&["微信被封了怎么解封", "1"]),
+        fresh_path(&["小程序被处罚了怎么申诉", "1"]),
+        fresh_path(&["1"]),
+    ];
+    // Picking "1" means something else in each of those places (else the test proves nothing).
+    assert_ne!(expected[0], expected[1]);
+    assert_ne!(expected[0], expected[2]);
+    for torn in [false, true] {
+        let dir = data_dir_of_the_log_version();
+        if torn {
+            // A crash mid-write: the header and half of a record that replaces dave's state.
+            let seg = dir.path().join("conversations/00000000.seg");
+            let mut bytes = std::fs::read(&seg).unwrap();
+            bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, 1, 64, b'x']);
+            std::fs::write(&seg, bytes).unwrap();
+        }
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        assert!(
+            !dir.path().join("conversations").exists(),
+            "the log is removed once moved"
+        );
+        let got = next_nodes(
+            store.clone(),
+            &[("alice", "1"), ("dave", "1"), ("carol", "1")],
+        );
+        assert_eq!(got, expected, "torn tail: {torn}");
+        store.flush().unwrap();
+        drop(store);
+        // Moved once: reopening keeps what was said since (alice went on), nothing older.
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let again = next_nodes(store, &[("alice", "返回")]);
+        assert_eq!(again, [fresh_path(&["微信被封了怎么解封", "1", "返回"])]);
+    }
 }
