@@ -401,7 +401,7 @@ async fn dashboard(State(api): Shared) -> Result<Json<Dashboard>, ApiError> {
 }
 
 async fn healthz(State(api): Shared) -> Response {
-    match blocking(move || Ok(api.session.store().salt()?)).await {
+    match blocking(move || Ok(api.session.store().health()?)).await {
         Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),
         Err(e) => e.into_response(),
     }

@@ -6,8 +6,10 @@
 //! The store sees only hashed user keys and redacted text: the session hashes and the guard
 //! redacts before anything arrives here.
 
-use std::path::Path;
-use std::time::Duration;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,10 @@ pub struct Reputation {
 pub trait Store: Send + Sync {
     /// A random salt made when the store was created, for hashing user ids.
     fn salt(&self) -> Result<Vec<u8>, StoreError>;
+    /// Whether the store serves reads and takes writes now (`/healthz`).
+    fn health(&self) -> Result<(), StoreError> {
+        self.salt().map(drop)
+    }
     fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError>;
     /// Deletes everything kept about a user (their conversation).
@@ -87,7 +93,24 @@ pub trait Store: Send + Sync {
 const FORMAT: &[u8] = b"safepath-store-1";
 
 /// The embedded store: sled in the data directory, a tree per kind of record.
+///
+/// sled refuses every write for good after one failed (a full disk), though reads go on. So
+/// after a write error the store checks, at most once a second, whether the data directory takes
+/// writes again (a probe file); when it does, it reopens sled, and writes work again without a
+/// restart. Until then [`Store::health`] reports the failure.
 pub struct SledStore {
+    dir: PathBuf,
+    cache_mb: u64,
+    /// `None` only between dropping a failed sled and opening it again.
+    trees: RwLock<Option<Arc<Trees>>>,
+    /// Since a write failed: when recovery was last tried.
+    failing: Mutex<Option<Instant>>,
+    /// One process owns a sled directory, so its buckets can live in memory.
+    buckets: MemoryBuckets,
+}
+
+/// One open sled database and its trees.
+struct Trees {
     db: sled::Db,
     /// Hashed user key → stamped conversation state.
     states: sled::Tree,
@@ -95,9 +118,12 @@ pub struct SledStore {
     dedup: sled::Tree,
     reputation: sled::Tree,
     meta: sled::Tree,
-    /// One process owns a sled directory, so its buckets can live in memory.
-    buckets: MemoryBuckets,
 }
+
+/// How often recovery from failed writes is tried.
+const RECOVERY_EVERY: Duration = Duration::from_secs(1);
+/// The probe written before sled is reopened: room for a few of sled's segments.
+const PROBE_BYTES: usize = 2 << 20;
 
 pub(crate) fn write_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Write(e.to_string())
@@ -120,9 +146,8 @@ pub(crate) fn stamp(now: u64, state: &[u8]) -> Vec<u8> {
     v
 }
 
-/// sled's page cache, in MiB, unless the operator says otherwise (`--cache-mb`). It holds the
-/// reports, reputation and settings; conversations are in their own log and not cached here, so
-/// the cache fills only as far as those trees grow.
+/// sled's page cache, in MiB, unless the operator says otherwise (`--cache-mb`), for all the
+/// trees (BENCHMARKS.md: memory and turn rate by size).
 pub const DEFAULT_CACHE_MB: u64 = 32;
 
 impl SledStore {
@@ -132,7 +157,6 @@ impl SledStore {
 
     /// Opens with a page cache of `cache_mb` MiB.
     pub fn open_with_cache(dir: &Path, cache_mb: u64) -> Result<SledStore, StoreError> {
-        let path = dir.display().to_string();
         if dir.exists() && !dir.join("db").exists() && !dir.join("conf").exists() {
             let foreign = std::fs::read_dir(dir)
                 .map_err(read_err)?
@@ -140,12 +164,99 @@ impl SledStore {
                 .any(|e| !e.file_name().to_string_lossy().starts_with('.'));
             if foreign {
                 return Err(StoreError::Foreign {
-                    path,
+                    path: dir.display().to_string(),
                     why: "it holds other files".into(),
                 });
             }
         }
         std::fs::create_dir_all(dir).map_err(write_err)?;
+        let trees = Trees::open(dir, cache_mb)?;
+        let log = dir.join(upgrade::LOG_DIR);
+        if log.exists() {
+            let moved = upgrade::import_conversation_log(&log, &trees.states)?;
+            trees.db.flush().map_err(write_err)?;
+            // Only once sled has them on disk: a crash before this line imports again, to the
+            // same end.
+            std::fs::remove_dir_all(&log).map_err(write_err)?;
+            tracing::info!(
+                moved,
+                "moved the conversations of the earlier conversation log into the store"
+            );
+        }
+        Ok(SledStore {
+            dir: dir.to_path_buf(),
+            cache_mb,
+            trees: RwLock::new(Some(Arc::new(trees))),
+            failing: Mutex::new(None),
+            buckets: MemoryBuckets::default(),
+        })
+    }
+
+    /// The open trees, after trying to recover if writes have been failing.
+    fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        self.recover_if_due();
+        self.trees
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Write("the store is being reopened".into()))
+    }
+
+    /// Runs a write; a failure starts the recovery checks.
+    fn write<T>(&self, op: impl FnOnce(&Trees) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let result = op(&*self.trees()?);
+        if let Err(StoreError::Write(e)) = &result {
+            let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+            if failing.is_none() {
+                tracing::warn!(error = %e, "a write to the store failed; retrying every second");
+                *failing = Some(Instant::now());
+            }
+        }
+        result
+    }
+
+    /// Once a second while writes fail: if the directory takes a probe write again, reopen
+    /// sled (the failed instance never writes again).
+    fn recover_if_due(&self) {
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match *failing {
+            Some(at) if at.elapsed() >= RECOVERY_EVERY => *failing = Some(Instant::now()),
+            _ => return,
+        }
+        if let Err(e) = self.probe_write() {
+            tracing::debug!(error = %e, "the data directory still takes no writes");
+            return;
+        }
+        let mut trees = self.trees.write().unwrap_or_else(|e| e.into_inner());
+        // sled's lock on its files goes with the last handle; requests in flight hold theirs
+        // for one operation.
+        drop(trees.take());
+        match Trees::open(&self.dir, self.cache_mb) {
+            Ok(t) => {
+                *trees = Some(Arc::new(t));
+                *failing = None;
+                tracing::warn!("the store takes writes again");
+            }
+            Err(e) => tracing::warn!(error = %e, "reopening the store failed; retrying"),
+        }
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        let path = self.dir.join(".write-probe");
+        let result = std::fs::File::create(&path)
+            .and_then(|mut f| {
+                f.write_all(&vec![0; PROBE_BYTES])?;
+                f.sync_data()
+            })
+            .map_err(write_err);
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+}
+
+impl Trees {
+    fn open(dir: &Path, cache_mb: u64) -> Result<Trees, StoreError> {
+        let path = dir.display().to_string();
         let cfg = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mb << 20)
@@ -191,28 +302,14 @@ impl SledStore {
                 db.flush().map_err(write_err)?;
             }
         }
-        let store = SledStore {
+        Ok(Trees {
             states: tree("states")?,
             reports: tree("reports")?,
             dedup: tree("report_keys")?,
             reputation: tree("reputation")?,
             meta,
-            buckets: MemoryBuckets::default(),
             db,
-        };
-        let log = dir.join(upgrade::LOG_DIR);
-        if log.exists() {
-            let moved = upgrade::import_conversation_log(&log, &store.states)?;
-            store.db.flush().map_err(write_err)?;
-            // Only once sled has them on disk: a crash before this line imports again, to the
-            // same end.
-            std::fs::remove_dir_all(&log).map_err(write_err)?;
-            tracing::info!(
-                moved,
-                "moved the conversations of the earlier conversation log into the store"
-            );
-        }
-        Ok(store)
+        })
     }
 }
 
@@ -293,41 +390,55 @@ mod upgrade {
 
 impl Store for SledStore {
     fn salt(&self) -> Result<Vec<u8>, StoreError> {
-        self.meta
+        self.trees()?
+            .meta
             .get("salt")
             .map_err(read_err)?
             .map(|s| s.to_vec())
             .ok_or_else(|| StoreError::Read("the salt is missing".into()))
     }
 
+    fn health(&self) -> Result<(), StoreError> {
+        self.salt()?;
+        match *self.failing.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(_) => Err(StoreError::Write(
+                "writes are failing (is the disk full?)".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.states.get(user).map_err(read_err)?;
+        let v = self.trees()?.states.get(user).map_err(read_err)?;
         Ok(v.as_deref().and_then(unstamp).map(|(_, s)| s.to_vec()))
     }
 
     fn save_state(&self, user: &str, state: &[u8]) -> Result<(), StoreError> {
-        self.states
-            .insert(user, stamp(crate::session::now(), state))
-            .map_err(write_err)?;
-        Ok(())
+        self.write(|t| {
+            t.states
+                .insert(user, stamp(crate::session::now(), state))
+                .map_err(write_err)?;
+            Ok(())
+        })
     }
 
     fn delete_user(&self, user: &str) -> Result<(), StoreError> {
-        self.states.remove(user).map_err(write_err)?;
-        // Durable before the user is told it is forgotten.
-        self.states.flush().map_err(write_err)?;
-        Ok(())
+        self.write(|t| {
+            t.states.remove(user).map_err(write_err)?;
+            // Durable before the user is told it is forgotten.
+            t.db.flush().map_err(write_err)?;
+            Ok(())
+        })
     }
 
     fn append_report(&self, dedup: &str, mut report: Report) -> Result<(u64, bool), StoreError> {
-        let id = self.db.generate_id().map_err(write_err)? + 1;
-        match self
-            .dedup
-            .compare_and_swap(dedup, None as Option<&[u8]>, Some(&id.to_be_bytes()[..]))
-            .map_err(write_err)?
-        {
-            Ok(()) => {}
-            Err(cas) => {
+        self.write(|t| {
+            let id = t.db.generate_id().map_err(write_err)? + 1;
+            let claimed = t
+                .dedup
+                .compare_and_swap(dedup, None as Option<&[u8]>, Some(&id.to_be_bytes()[..]))
+                .map_err(write_err)?;
+            if let Err(cas) = claimed {
                 let existing = cas
                     .current
                     .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -335,15 +446,15 @@ impl Store for SledStore {
                     .unwrap_or(0);
                 return Ok((existing, false));
             }
-        }
-        report.id = id;
-        let bytes = serde_json::to_vec(&report).map_err(write_err)?;
-        self.reports
-            .insert(id.to_be_bytes(), bytes)
-            .map_err(write_err)?;
-        // Durable before anyone is told "recorded".
-        self.db.flush().map_err(write_err)?;
-        Ok((id, true))
+            report.id = id;
+            let bytes = serde_json::to_vec(&report).map_err(write_err)?;
+            t.reports
+                .insert(id.to_be_bytes(), bytes)
+                .map_err(write_err)?;
+            // Durable before anyone is told "recorded".
+            t.db.flush().map_err(write_err)?;
+            Ok((id, true))
+        })
     }
 
     fn reports(&self, after: u64, since: u64, limit: usize) -> Result<Vec<Report>, StoreError> {
@@ -351,7 +462,8 @@ impl Store for SledStore {
         if limit == 0 {
             return Ok(out);
         }
-        for kv in self.reports.range(after.saturating_add(1).to_be_bytes()..) {
+        let t = self.trees()?;
+        for kv in t.reports.range(after.saturating_add(1).to_be_bytes()..) {
             let (_, v) = kv.map_err(read_err)?;
             match serde_json::from_slice::<Report>(&v) {
                 Ok(r) if r.time >= since => out.push(r),
@@ -366,10 +478,10 @@ impl Store for SledStore {
     }
 
     fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError> {
+        let t = self.trees()?;
         keys.iter()
             .map(|k| {
-                Ok(self
-                    .reputation
+                Ok(t.reputation
                     .get(k)
                     .map_err(read_err)?
                     .and_then(|v| serde_json::from_slice(&v).ok())
@@ -379,24 +491,26 @@ impl Store for SledStore {
     }
 
     fn bump(&self, keys: &[String], now: u64) -> Result<(), StoreError> {
-        for k in keys {
-            self.reputation
-                .fetch_and_update(k, |old| {
-                    let mut r: Reputation = old
-                        .and_then(|v| serde_json::from_slice(v).ok())
-                        .unwrap_or(Reputation {
-                            count: 0,
-                            first_seen: now,
-                            last_seen: now,
-                        });
-                    r.count += 1;
-                    r.last_seen = now;
-                    serde_json::to_vec(&r).ok()
-                })
-                .map_err(write_err)?;
-        }
-        self.reputation.flush().map_err(write_err)?;
-        Ok(())
+        self.write(|t| {
+            for k in keys {
+                t.reputation
+                    .fetch_and_update(k, |old| {
+                        let mut r: Reputation = old
+                            .and_then(|v| serde_json::from_slice(v).ok())
+                            .unwrap_or(Reputation {
+                                count: 0,
+                                first_seen: now,
+                                last_seen: now,
+                            });
+                        r.count += 1;
+                        r.last_seen = now;
+                        serde_json::to_vec(&r).ok()
+                    })
+                    .map_err(write_err)?;
+            }
+            t.reputation.flush().map_err(write_err)?;
+            Ok(())
+        })
     }
 
     fn expire_states_step(
@@ -406,30 +520,31 @@ impl Store for SledStore {
         limit: usize,
     ) -> Result<(usize, Option<String>), StoreError> {
         use std::ops::Bound::{Excluded, Unbounded};
-        let from = cursor.map_or(Unbounded, |c| Excluded(c.as_bytes().to_vec()));
-        let (mut forgotten, mut seen, mut last) = (0, 0, None);
-        for kv in self.states.range::<Vec<u8>, _>((from, Unbounded)) {
-            let (k, v) = kv.map_err(read_err)?;
-            // An unreadable stamp is as good as expired.
-            if unstamp(&v).is_none_or(|(t, _)| t < before) {
-                self.states.remove(&k).map_err(write_err)?;
-                forgotten += 1;
+        self.write(|t| {
+            let from = cursor.map_or(Unbounded, |c| Excluded(c.as_bytes().to_vec()));
+            let (mut forgotten, mut seen, mut last) = (0, 0, None);
+            for kv in t.states.range::<Vec<u8>, _>((from, Unbounded)) {
+                let (k, v) = kv.map_err(read_err)?;
+                // An unreadable stamp is as good as expired.
+                if unstamp(&v).is_none_or(|(at, _)| at < before) {
+                    t.states.remove(&k).map_err(write_err)?;
+                    forgotten += 1;
+                }
+                seen += 1;
+                last = Some(k);
+                if seen == limit {
+                    break;
+                }
             }
-            seen += 1;
-            last = Some(k);
-            if seen == limit {
-                break;
-            }
-        }
-        let next = (seen == limit)
-            .then(|| last.map(|k| String::from_utf8_lossy(&k).into_owned()))
-            .flatten();
-        Ok((forgotten, next))
+            let next = (seen == limit)
+                .then(|| last.map(|k| String::from_utf8_lossy(&k).into_owned()))
+                .flatten();
+            Ok((forgotten, next))
+        })
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(write_err)?;
-        Ok(())
+        self.write(|t| t.db.flush().map(drop).map_err(write_err))
     }
 
     fn take_token(&self, key: &str, rate: Rate, now_ms: u64) -> Result<Option<u64>, StoreError> {
@@ -438,6 +553,7 @@ impl Store for SledStore {
 
     fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
+            .trees()?
             .meta
             .get(format!("setting/{key}"))
             .map_err(read_err)?
@@ -445,10 +561,12 @@ impl Store for SledStore {
     }
 
     fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.meta
-            .insert(format!("setting/{key}"), value.as_bytes())
-            .map_err(write_err)?;
-        self.meta.flush().map_err(write_err)?;
-        Ok(())
+        self.write(|t| {
+            t.meta
+                .insert(format!("setting/{key}"), value.as_bytes())
+                .map_err(write_err)?;
+            t.meta.flush().map_err(write_err)?;
+            Ok(())
+        })
     }
 }

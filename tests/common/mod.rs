@@ -89,6 +89,11 @@ impl Store for FaultyStore {
         self.r()?;
         self.inner.salt()
     }
+    fn health(&self) -> Result<(), StoreError> {
+        self.w()?;
+        self.r()?;
+        self.inner.health()
+    }
     fn load_state(&self, u: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.r()?;
         self.inner.load_state(u)
