@@ -5,6 +5,9 @@
 //! [`Scores`] — per-intent precision, recall and F1, accuracy and macro F1, the most frequent
 //! confusions, scam precision, recall and false-positive rate (overall and per family), and how
 //! often a confidence of 0.7 or more was right (the deflection threshold's promise).
+//! [`dialogues`] scores whole conversations instead of single lines.
+
+pub mod dialogues;
 
 use std::collections::BTreeMap;
 
