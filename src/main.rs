@@ -337,6 +337,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 // Reports and state go to a scratch directory, never the data directory.
                 let scratch =
                     std::env::temp_dir().join(format!("safepath-dialogues-{}", std::process::id()));
+                // A directory left by an earlier process with this id would carry its state.
+                let _ = std::fs::remove_dir_all(&scratch);
                 let scores = safepath::eval::dialogues::score(&engine, &conversations, &scratch);
                 let _ = std::fs::remove_dir_all(&scratch);
                 let scores = scores.context("playing the dialogues on a scratch store")?;

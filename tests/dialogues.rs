@@ -151,7 +151,35 @@ fn a_misspelt_expectation_or_a_repeated_id_is_refused_with_its_place() {
     assert!(err.contains("`same` is used twice"), "{err}");
     // Without an id a conversation is named by its file and line.
     let c = dialogues::read("f", "\n\n{\"turns\": [{\"say\": \"hi\"}]}").unwrap();
-    assert_eq!((c[0].id.as_str(), c[0].category.as_str()), ("f:3", "f"));
+    assert_eq!(
+        (c[0].id.as_str(), c[0].category.as_str()),
+        ("f.jsonl:3", "f")
+    );
+}
+
+#[test]
+fn the_measured_set_reads_and_expects_only_the_catalog_or_its_documented_proposals() {
+    // Reading, not passing: the set measures work not done yet (see its README).
+    let dir = Path::new("tests/data/dialogues");
+    let set = dialogues::read_dir(dir).expect("the dialogue set reads");
+    assert!(set.len() >= 150, "{} conversations", set.len());
+    for c in &set {
+        assert!(
+            (2..=5).contains(&c.turns.len()),
+            "{}: {} turns",
+            c.id,
+            c.turns.len()
+        );
+        assert!(c.source.is_some(), "{}: no source", c.id);
+    }
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    for name in dialogues::unknown_names(engine().catalog(), &set).keys() {
+        let bare = name.split_once(' ').map_or(name.as_str(), |(_, n)| n);
+        assert!(
+            readme.contains(&format!("**`{bare}`**")),
+            "{name} is expected but neither in the catalog nor proposed in the README"
+        );
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Catalog;
 use crate::dialogue::Command;
 use crate::engine::Engine;
 use crate::intent::OUT_OF_SCOPE;
@@ -126,11 +127,8 @@ pub struct Conversation {
 /// Reads one file; an error names the file and line. `file` is its name without `.jsonl`.
 pub fn read(file: &str, content: &str) -> Result<Vec<Conversation>, String> {
     let mut out = Vec::new();
-    for (i, raw) in content.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let at = format!("{file}.jsonl:{}", i + 1);
+    let name = format!("{file}.jsonl");
+    for (at, raw) in super::numbered_lines(&name, content) {
         let line: Line = serde_json::from_str(raw).map_err(|e| format!("{at}: {e}"))?;
         if line.turns.is_empty() {
             return Err(format!("{at}: a conversation needs at least one turn"));
@@ -139,7 +137,7 @@ pub fn read(file: &str, content: &str) -> Result<Vec<Conversation>, String> {
             return Err(format!("{at}: an empty `say` ({:?})", t.say));
         }
         out.push(Conversation {
-            id: line.id.unwrap_or_else(|| format!("{file}:{}", i + 1)),
+            id: line.id.unwrap_or(at),
             file: file.to_owned(),
             category: line.category.unwrap_or_else(|| file.to_owned()),
             lang: line.lang.unwrap_or_else(|| "-".into()),
@@ -284,6 +282,30 @@ pub struct DialogueScores {
     pub failed_turns: Vec<FailedTurn>,
 }
 
+/// The intents and nodes the conversations expect that the catalog does not have (`intent x`,
+/// `node y`), with how many turns expect each: proposals, or typos.
+pub fn unknown_names(c: &Catalog, conversations: &[Conversation]) -> BTreeMap<String, usize> {
+    let intents: BTreeSet<&str> = c.intents.iter().map(|i| i.id.as_str()).collect();
+    let mut out = BTreeMap::new();
+    for e in conversations
+        .iter()
+        .flat_map(|c| &c.turns)
+        .map(|t| &t.expect)
+    {
+        for name in e.intent.iter().flat_map(|o| o.names()) {
+            if !intents.contains(name.as_str()) {
+                *out.entry(format!("intent {name}")).or_default() += 1;
+            }
+        }
+        for name in e.node.iter().flat_map(|o| o.names()) {
+            if !c.nodes.contains_key(name) {
+                *out.entry(format!("node {name}")).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The command a frontend would send for a `say` written as one (`/report`), if it is one.
 fn frontend_command(say: &str) -> Option<Command> {
     match say.trim() {
@@ -306,8 +328,10 @@ pub fn score(
         .intent(OUT_OF_SCOPE)
         .and_then(|i| i.entry.clone())
         .unwrap_or_else(|| OUT_OF_SCOPE.into());
-    let intents: BTreeSet<&str> = c.intents.iter().map(|i| i.id.as_str()).collect();
-    let mut s = DialogueScores::default();
+    let mut s = DialogueScores {
+        unknown_names: unknown_names(c, conversations),
+        ..DialogueScores::default()
+    };
     for (n, conv) in conversations.iter().enumerate() {
         let store = SledStore::open(&scratch.join(n.to_string()))?;
         let session = Session::new(engine.clone(), Arc::new(store), DEFAULT_IDLE_SECS)?;
@@ -318,21 +342,11 @@ pub fn score(
         };
         for (t, spec) in conv.turns.iter().enumerate() {
             let e = &spec.expect;
-            for name in e.intent.iter().flat_map(|o| o.names()) {
-                if !intents.contains(name.as_str()) {
-                    *s.unknown_names.entry(format!("intent {name}")).or_default() += 1;
-                }
-            }
-            for name in e.node.iter().flat_map(|o| o.names()) {
-                if !c.nodes.contains_key(name) {
-                    *s.unknown_names.entry(format!("node {name}")).or_default() += 1;
-                }
-            }
             let reply = match frontend_command(&spec.say) {
                 Some(cmd) => session.command(CHANNEL, user, cmd, None),
                 None => session.turn(CHANNEL, user, &spec.say, spec.forwarded),
             };
-            let failures = match reply {
+            let (node, intent, failures) = match reply {
                 Ok(r) => {
                     let expected_oos = e.node.as_ref().is_some_and(|o| o.admits(&oos_node))
                         || e.intent.as_ref().is_some_and(|o| o.admits(OUT_OF_SCOPE));
@@ -341,36 +355,28 @@ pub fn score(
                     }
                     let lang = session.lang_known(CHANNEL, user);
                     let f = check(e, &r, &oos_node, lang, &mut s.checks);
-                    if !f.is_empty() {
-                        s.failed_turns.push(FailedTurn {
-                            conversation: conv.id.clone(),
-                            turn: t + 1,
-                            say: spec.say.clone(),
-                            node: r.node.clone(),
-                            intent: r.intent.clone(),
-                            failures: f.clone(),
-                        });
-                    }
-                    f
+                    (r.node, r.intent, f)
                 }
                 Err(SessionError::Store(e)) => return Err(e),
                 Err(err) => {
-                    let f = vec![Failure {
+                    let f = Failure {
                         check: "say",
                         want: "a reply".into(),
                         got: err.to_string(),
-                    }];
-                    s.failed_turns.push(FailedTurn {
-                        conversation: conv.id.clone(),
-                        turn: t + 1,
-                        say: spec.say.clone(),
-                        node: String::new(),
-                        intent: String::new(),
-                        failures: f.clone(),
-                    });
-                    f
+                    };
+                    (String::new(), String::new(), vec![f])
                 }
             };
+            if !failures.is_empty() {
+                s.failed_turns.push(FailedTurn {
+                    conversation: conv.id.clone(),
+                    turn: t + 1,
+                    say: spec.say.clone(),
+                    node,
+                    intent,
+                    failures: failures.clone(),
+                });
+            }
             // A turn that could not be sent counts as failed, expected or not.
             if *e != Expect::default() || !failures.is_empty() {
                 let ok = usize::from(failures.is_empty());
