@@ -183,6 +183,31 @@ fn the_measured_set_reads_and_expects_only_the_catalog_or_its_documented_proposa
 }
 
 #[test]
+fn no_follow_up_the_set_measures_is_a_line_the_models_are_trained_on() {
+    // First turns may be phrasings the catalog knows (they set the context); a follow-up copied
+    // into the corpus would be measured on its own training data.
+    let corpus = safepath::corpus::Corpus::load(Path::new("corpus")).expect("the corpus");
+    let trained: std::collections::HashSet<&str> = corpus
+        .intents
+        .iter()
+        .map(|l| l.text.trim())
+        .chain(corpus.scam.iter().map(|l| l.text.trim()))
+        .collect();
+    let set = dialogues::read_dir(Path::new("tests/data/dialogues")).unwrap();
+    let copied: Vec<(&str, &str)> = set
+        .iter()
+        .flat_map(|c| {
+            c.turns
+                .iter()
+                .skip(1)
+                .map(move |t| (c.id.as_str(), t.say.trim()))
+        })
+        .filter(|(_, say)| trained.contains(say))
+        .collect();
+    assert!(copied.is_empty(), "follow-ups in the corpus: {copied:?}");
+}
+
+#[test]
 fn the_command_prints_the_figures_as_json() {
     let data = tempfile::tempdir().unwrap();
     let out = Command::cargo_bin("safepath")
