@@ -5,6 +5,9 @@
 //! [`Scores`] — per-intent precision, recall and F1, accuracy and macro F1, the most frequent
 //! confusions, scam precision, recall and false-positive rate (overall and per family), and how
 //! often a confidence of 0.7 or more was right (the deflection threshold's promise).
+//! [`dialogues`] scores whole conversations instead of single lines.
+
+pub mod dialogues;
 
 use std::collections::BTreeMap;
 
@@ -22,19 +25,28 @@ pub struct Labelled {
     pub family: Option<String>,
 }
 
+/// The non-blank lines of a file named `name`, each with its place (`name:line`) for errors.
+pub(crate) fn numbered_lines<'a>(
+    name: &'a str,
+    content: &'a str,
+) -> impl Iterator<Item = (String, &'a str)> + 'a {
+    content
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(move |(i, l)| (format!("{name}:{}", i + 1), l))
+}
+
 /// Reads JSON lines; a line that is not JSON or has no `text` is an error naming it.
 pub fn read(name: &str, content: &str) -> Result<Vec<Labelled>, String> {
     let mut out = Vec::new();
-    for (i, line) in content.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for (at, line) in numbered_lines(name, content) {
         let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("{name}:{}: not JSON: {e}", i + 1))?;
+            serde_json::from_str(line).map_err(|e| format!("{at}: not JSON: {e}"))?;
         let text = v
             .get("text")
             .and_then(|t| t.as_str())
-            .ok_or_else(|| format!("{name}:{}: no string `text`", i + 1))?;
+            .ok_or_else(|| format!("{at}: no string `text`"))?;
         out.push(Labelled {
             text: text.to_owned(),
             intent: v.get("intent").and_then(|t| t.as_str()).map(str::to_owned),

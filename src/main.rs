@@ -94,9 +94,14 @@ enum Command {
         #[arg(long, default_value = "model")]
         out: PathBuf,
     },
-    /// Score the engine on labelled JSON lines ({"text", "intent"} and/or {"text", "scam"}).
+    /// Score the engine on labelled JSON lines ({"text", "intent"} and/or {"text", "scam"}),
+    /// and/or on the conversations in a directory of dialogue files (--dialogues).
     Eval {
         files: Vec<PathBuf>,
+        /// A directory of dialogue files (`*.jsonl`, one conversation a line), each played
+        /// through a session on a scratch store.
+        #[arg(long)]
+        dialogues: Option<PathBuf>,
         /// One JSON object instead of the tables.
         #[arg(long)]
         json: bool,
@@ -318,13 +323,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Eval {
             files,
+            dialogues,
             json,
             show_errors,
         } => {
-            if files.is_empty() {
-                anyhow::bail!("name at least one labelled JSON-lines file");
+            if files.is_empty() && dialogues.is_none() {
+                anyhow::bail!("name at least one labelled JSON-lines file, or --dialogues DIR");
             }
-            let engine = engine(&cli)?;
+            let engine = Arc::new(engine(&cli)?);
+            if let Some(dir) = dialogues {
+                let conversations =
+                    safepath::eval::dialogues::read_dir(dir).map_err(anyhow::Error::msg)?;
+                // Reports and state go to a scratch directory, never the data directory.
+                let scratch =
+                    std::env::temp_dir().join(format!("safepath-dialogues-{}", std::process::id()));
+                // A directory left by an earlier process with this id would carry its state.
+                let _ = std::fs::remove_dir_all(&scratch);
+                let scores = safepath::eval::dialogues::score(&engine, &conversations, &scratch);
+                let _ = std::fs::remove_dir_all(&scratch);
+                let scores = scores.context("playing the dialogues on a scratch store")?;
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&scores)?);
+                } else {
+                    print!("{scores}");
+                    for t in scores.failed_turns.iter().take(*show_errors) {
+                        println!("{t}");
+                    }
+                }
+            }
+            if files.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut lines = Vec::new();
             for f in files {
                 let text = std::fs::read_to_string(f)

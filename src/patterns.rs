@@ -290,7 +290,7 @@ fn char_words(chars: &[char], test: impl Fn(char) -> bool) -> PositionWords {
                 .fold(0u64, |m, (i, &c)| m | u64::from(test(c)) << i)
         })
         .collect();
-    if chars.len() % 64 == 0 {
+    if chars.len().is_multiple_of(64) {
         out.push(0); // the word of position n
     }
     out

@@ -170,7 +170,7 @@ fn written(digits: &[u8], script: usize, seps: &[&str]) -> String {
             3 => SPOKEN[d].to_owned(),
             4 => FINANCIAL[d].to_owned(),
             // Mixed: ASCII and Chinese numerals in turn (`4八2九1三`).
-            _ if i % 2 == 0 => d.to_string(),
+            _ if i.is_multiple_of(2) => d.to_string(),
             _ => LOWER[d].to_owned(),
         }
     };
