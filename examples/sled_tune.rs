@@ -33,7 +33,11 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: sled_tune DIR (a fresh directory)"))?;
     let (n, turns) = (env("N", 100_000), env("TURNS", 300_000));
-    let (cache, flush, seg) = (env("CACHE_MB", 32), env("FLUSH_MS", 500), env("SEG_KB", 512));
+    let (cache, flush, seg) = (
+        env("CACHE_MB", 32),
+        env("FLUSH_MS", 500),
+        env("SEG_KB", 512),
+    );
     let high = std::env::var("MODE").is_ok_and(|m| m == "high");
     let mut cfg = sled::Config::new()
         .path(&dir)
