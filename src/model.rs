@@ -64,9 +64,15 @@ fn push_units(text: &str, mut emit: impl FnMut(&[u64])) {
             }
             word.clear();
         };
-    for c in text.chars() {
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_alphanumeric() {
             word.push(if c.is_ascii_digit() { '0' } else { c });
+            continue;
+        }
+        // A space between an amount and a Chinese character does not end the run: ads space
+        // their digits out (`付费6 元`) to slip past filters, and `6元` is what they mean.
+        if c.is_whitespace() && joins_amount(&word, chars[..i].last(), chars[i + 1..].iter()) {
             continue;
         }
         flush_word(&mut word, &mut run, &mut stems);
@@ -86,6 +92,23 @@ fn push_units(text: &str, mut emit: impl FnMut(&[u64])) {
     for s in stems {
         emit(&[s]);
     }
+}
+
+/// Whether the blanks at this point sit between digits and a Chinese character, either way round.
+fn joins_amount<'a>(
+    word: &str,
+    before: Option<&char>,
+    mut after: impl Iterator<Item = &'a char>,
+) -> bool {
+    let han = |c: char| !c.is_ascii() && c.is_alphanumeric();
+    let digits_before = !word.is_empty() && word.bytes().all(|b| b == b'0');
+    let Some(&next) = after.find(|c| !c.is_whitespace()) else {
+        return false;
+    };
+    (digits_before && han(next))
+        || (before.is_some_and(|&b| han(b) || b.is_whitespace())
+            && next.is_ascii_digit()
+            && word.is_empty())
 }
 
 /// The features of a (normalised) text: every 1-, 2- and 3-gram of units within a run.
@@ -583,6 +606,12 @@ mod tests {
         assert_eq!(features("解,封").len(), 2);
         // Amounts are the same unit whatever the digits; stems join word forms.
         assert_eq!(features("付300元"), features("付500元"));
+        // Spaced out around the amount, the same n-grams; between two words, a space still ends
+        // the run.
+        assert_eq!(features("付费 6 元入群"), features("付费6元入群"));
+        assert_eq!(features("付费6  元"), features("付费6元"));
+        assert_ne!(features("被 封"), features("被封"));
+        assert_eq!(features("pay 6").len(), features("pay").len() + 1);
         // A repeated n-gram is counted again.
         let f = features("哈哈");
         assert_eq!((f.len(), f[0] == f[2]), (3, true));

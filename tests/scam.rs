@@ -287,6 +287,9 @@ fn every_fraud_family_is_named_by_its_signal() {
             "在吗 我手机号换了 你收到的验证码截图发我一下",
         ),
         ("code_request", "帮我接收个验证码吧 新号注册要用"),
+        // Taiwan's words for the SMS and the code (簡訊, 認證碼), in traditional characters.
+        ("code_request", "我的LINE要重新登入 麻煩你幫我代收驗證碼"),
+        ("code_request", "等一下你會收到一則簡訊 裡面的認證碼傳給我"),
         (
             "code_request",
             "Sorry I sent you a 6-digit code by mistake, can you forward it to me please",
@@ -306,6 +309,8 @@ fn every_fraud_family_is_named_by_its_signal() {
         ("after_fee", "解冻需要先交2000保证金 解冻后原路退回"),
         ("after_fee", "您的转账金额不足 系统无法解冻 需要再转800"),
         ("after_fee", "请先刷一笔流水 资金验证通过就退给你"),
+        ("after_fee", "你要先交3000元保证金才能提现"),
+        ("after_fee", "卡号填错了 缴纳解冻金才能放款"),
         ("account_rental", "闲置微信号出租 每天35元 不影响你使用"),
         ("account_rental", "高价收v 老号优先 私聊"),
         ("account_rental", "每天同步登录一下电脑版 就有60元报酬"),
@@ -345,6 +350,9 @@ fn every_fraud_family_is_named_by_its_signal() {
         "租房押金一个月 房租每月2000",
         "官方从未举办过扫码送礼品的辅助解封活动 不要理会",
         "我的微信收到验证码了 登录成功",
+        "转账1000元选了24小时后才能到账 明天就到",
+        "返利满10元才能提现 我现在才8块",
+        "我收到一条简讯 说我的包裹到了",
     ] {
         let a = e.analyze(msg);
         assert_eq!(
