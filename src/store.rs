@@ -254,6 +254,13 @@ impl SledStore {
     }
 }
 
+/// Whether sled could not open because another process holds its lock: sled says so only in
+/// words (an error of kind `Other`, "could not acquire lock on …"), which a test pins.
+fn is_locked(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || e.to_string().starts_with("could not acquire lock")
+}
+
 impl Trees {
     fn open(dir: &Path, cache_mb: u64) -> Result<Trees, StoreError> {
         let path = dir.display().to_string();
@@ -266,13 +273,11 @@ impl Trees {
             match cfg.open() {
                 Ok(db) => break db,
                 // sled's file lock outlives a dropped Db briefly.
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 20 =>
-                {
+                Err(sled::Error::Io(e)) if is_locked(&e) && tries < 20 => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(sled::Error::Io(e)) if is_locked(&e) => {
                     return Err(StoreError::Locked { path });
                 }
                 Err(e @ sled::Error::Corruption { .. }) | Err(e @ sled::Error::Unsupported(_)) => {

@@ -94,6 +94,23 @@ fn unusable_data_directories_are_refused_with_advice() {
     );
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
 
+    // A data directory another process has open: named as such, not as a full disk (the
+    // second process waits a second for the lock first).
+    let busy = dir.path().join("busy");
+    let held = SledStore::open(&busy).unwrap();
+    let out = Command::cargo_bin("safepath")
+        .unwrap()
+        .args(["--data", busy.to_str().unwrap(), "reports", "stats"])
+        .output()
+        .unwrap();
+    drop(held);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another safepath process") && !err.contains("disk space"),
+        "{err}"
+    );
+
     // A damaged store: its files overwritten with garbage.
     let data = dir.path().join("damaged");
     drop(SledStore::open(&data).unwrap());
