@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
+use safepath::http::ServerLimits;
 use safepath::session::Session;
 use safepath::store::{SledStore, Store};
 use safepath::telegram::{self, Mode, Tg};
@@ -34,6 +35,8 @@ struct Inner {
     /// Users who are group admins; the bot is one (with delete rights) when `bot_admin`.
     admins: HashSet<u64>,
     bot_admin: bool,
+    /// getUpdates never answers (recorded, then hangs), as a Bot API that has stopped responding.
+    hang_updates: bool,
 }
 
 #[derive(Clone)]
@@ -64,6 +67,11 @@ async fn api(
 ) -> (axum::http::StatusCode, Json<Value>) {
     let body = parse_body(&body);
     let method = method.to_ascii_lowercase();
+    if method == "getupdates" && f.inner.lock().unwrap().hang_updates {
+        f.inner.lock().unwrap().calls.push((method, body));
+        f.changed.notify_waiters();
+        return std::future::pending().await;
+    }
     if method == "getupdates" {
         let offset = body["offset"].as_u64().unwrap_or(0);
         for _ in 0..20 {
@@ -208,9 +216,15 @@ impl Harness {
         let bot = telegram::bot(TOKEN, Some(&base), fast_limits()).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let mode = mode(&base);
-        let done = tokio::spawn(telegram::run(bot, tg, mode, async {
-            let _ = rx.await;
-        }));
+        let done = tokio::spawn(telegram::run(
+            bot,
+            tg,
+            mode,
+            ServerLimits::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         let h = Harness {
             fake,
             store,
@@ -669,4 +683,57 @@ async fn the_bot_binary_logs_no_secret_even_at_trace() {
         );
         assert!(!common::contains(&common::all_bytes_under(&data), secret));
     }
+}
+
+/// SIGTERM while the Bot API hangs a long poll once took 19 s (and not within 12 s in three more
+/// tries). With a 2 s deadline the bot exits within twice that and a little.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_binary_stops_by_the_deadline_while_telegram_hangs() {
+    const DEADLINE: u64 = 2;
+    let (fake, base) = start_fake().await;
+    fake.inner.lock().unwrap().hang_updates = true;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"))
+        .args(["--data", data.to_str().unwrap(), "telegram"])
+        .env("TELOXIDE_TOKEN", TOKEN)
+        .env("TELOXIDE_API_URL", &base)
+        .env("SAFEPATH_SHUTDOWN_SECS", DEADLINE.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let spare = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&spare.path().join("d")).unwrap());
+    let h = Harness {
+        fake,
+        session: Arc::new(Session::new(common::engine(), store.clone(), 1).unwrap()),
+        store,
+        stop: None,
+        done: None,
+        _dir: spare,
+        dir_path: data,
+    };
+    h.wait_for(|i| i.calls.iter().any(|c| c.0 == "getupdates"))
+        .await;
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let start = std::time::Instant::now();
+    let limit = Duration::from_secs(2 * DEADLINE + 2);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the bot was still running {limit:?} after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
 }
