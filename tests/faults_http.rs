@@ -102,12 +102,14 @@ async fn slow_clients_do_not_starve_the_health_check() {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
+    let asked = Instant::now();
     let r = http
         .get(format!("{base}/healthz"))
         .send()
         .await
         .expect("/healthz answers despite 300 half-sent requests");
     assert_eq!(r.status(), 200);
+    eprintln!("/healthz answered in {:?}", asked.elapsed());
     // The server closed slow clients to get there; none of them gave up on its own.
     assert!(closed.load(Relaxed) > 0);
     for t in slow {
@@ -159,6 +161,7 @@ async fn sigterm_exits_by_the_deadline_despite_half_sent_requests() {
     let limit = Duration::from_secs(2 * DEADLINE + 2);
     let (took, status) = exit_within(&mut server.0, limit).await;
     assert!(status.success(), "{status:?} after {took:?}");
+    eprintln!("exited {took:?} after SIGTERM");
     drop((half_headers, half_body));
 
     let store = SledStore::open(&data).unwrap();

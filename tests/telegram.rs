@@ -736,4 +736,5 @@ async fn the_bot_binary_stops_by_the_deadline_while_telegram_hangs() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+    eprintln!("exited {:?} after SIGTERM", start.elapsed());
 }
