@@ -629,24 +629,24 @@ async fn webhook_mode_checks_the_secret_token() {
     h.stop().await;
 }
 
-/// The `safepath telegram` binary itself, at the most verbose log level: a typed code and
-/// password reach neither its logs nor its data directory (teloxide's own tracing included).
-#[tokio::test(flavor = "multi_thread")]
-async fn the_bot_binary_logs_no_secret_even_at_trace() {
-    let (fake, base) = start_fake().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("bot.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"))
+/// The `safepath telegram` binary against `fake`, its data in `data`, with `env` added; and a
+/// harness that only talks to the fake (its own store is a spare one).
+fn spawn_bot(
+    fake: Fake,
+    base: &str,
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, Harness) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"))
         .args(["--data", data.to_str().unwrap(), "telegram"])
         .env("TELOXIDE_TOKEN", TOKEN)
-        .env("TELOXIDE_API_URL", &base)
-        .env("SAFEPATH_LOG", "trace")
+        .env("TELOXIDE_API_URL", base)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    // The harness only talks to the fake here; its own store is a spare one.
     let spare = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&spare.path().join("d")).unwrap());
     let h = Harness {
@@ -656,8 +656,26 @@ async fn the_bot_binary_logs_no_secret_even_at_trace() {
         stop: None,
         done: None,
         _dir: spare,
-        dir_path: data.clone(),
+        dir_path: data.to_owned(),
     };
+    (child, h)
+}
+
+/// The `safepath telegram` binary itself, at the most verbose log level: a typed code and
+/// password reach neither its logs nor its data directory (teloxide's own tracing included).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_binary_logs_no_secret_even_at_trace() {
+    let (fake, base) = start_fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("bot.log");
+    let (mut child, h) = spawn_bot(
+        fake,
+        &base,
+        &data,
+        &[("SAFEPATH_LOG", "trace")],
+        std::fs::File::create(&log).unwrap().into(),
+    );
     h.wait_for(|i| i.calls.iter().filter(|c| c.0 == "setmycommands").count() == 2)
         .await;
     h.private(21, "zh-hans", "客服说要验证码 验证码是 482913");
@@ -694,26 +712,13 @@ async fn the_bot_binary_stops_by_the_deadline_while_telegram_hangs() {
     fake.inner.lock().unwrap().hang_updates = true;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"))
-        .args(["--data", data.to_str().unwrap(), "telegram"])
-        .env("TELOXIDE_TOKEN", TOKEN)
-        .env("TELOXIDE_API_URL", &base)
-        .env("SAFEPATH_SHUTDOWN_SECS", DEADLINE.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let spare = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&spare.path().join("d")).unwrap());
-    let h = Harness {
+    let (mut child, h) = spawn_bot(
         fake,
-        session: Arc::new(Session::new(common::engine(), store.clone(), 1).unwrap()),
-        store,
-        stop: None,
-        done: None,
-        _dir: spare,
-        dir_path: data,
-    };
+        &base,
+        &data,
+        &[("SAFEPATH_SHUTDOWN_SECS", &DEADLINE.to_string())],
+        std::process::Stdio::null(),
+    );
     h.wait_for(|i| i.calls.iter().any(|c| c.0 == "getupdates"))
         .await;
     let ok = std::process::Command::new("kill")
