@@ -5,6 +5,7 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,33 @@ struct Cli {
     /// Messages a user may send per minute on the bot and the API (0: no limit).
     #[arg(long, global = true, env = "SAFEPATH_RATE_PER_MINUTE", default_value_t = Rate::USER.per_minute)]
     rate_per_minute: u32,
+    /// `serve` and the webhook: seconds a client has to send a request's headers (idle
+    /// kept-alive connections too) before its connection is closed.
+    #[arg(
+        long,
+        global = true,
+        env = "SAFEPATH_HEADER_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    header_timeout_secs: u64,
+    /// `serve` and the webhook: connections served at once (lowered to fit the open-file limit);
+    /// more wait to be accepted.
+    #[arg(
+        long,
+        global = true,
+        env = "SAFEPATH_MAX_CONNECTIONS",
+        default_value_t = 4096
+    )]
+    max_connections: usize,
+    /// `serve` and `telegram`: seconds requests and updates in flight get after Ctrl-C or
+    /// SIGTERM; then it exits regardless.
+    #[arg(
+        long,
+        global = true,
+        env = "SAFEPATH_SHUTDOWN_SECS",
+        default_value_t = 5
+    )]
+    shutdown_secs: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -212,6 +240,37 @@ fn session(cli: &Cli, long_running: bool) -> Result<Arc<Session>> {
         }
     }
     Ok(session)
+}
+
+/// The server's limits from the options, fitted to the open-file limit once it is raised as far
+/// as this process may (the soft limit to the hard one).
+fn server_limits(cli: &Cli) -> safepath::http::ServerLimits {
+    let wanted = safepath::http::ServerLimits {
+        header_timeout: Duration::from_secs(cli.header_timeout_secs.max(1)),
+        max_connections: cli.max_connections.max(1),
+        shutdown_deadline: Duration::from_secs(cli.shutdown_secs),
+    };
+    let limits = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(open_files) => wanted.within_open_files(open_files),
+        Err(e) => {
+            tracing::warn!(error = %e, "the open-file limit could not be read or raised");
+            wanted
+        }
+    };
+    if limits.max_connections < wanted.max_connections {
+        tracing::warn!(
+            connections = limits.max_connections,
+            "fewer connections than --max-connections: the open-file limit allows no more \
+             (raise it: ulimit -n, or LimitNOFILE= in a systemd unit)"
+        );
+    }
+    limits
+}
+
+/// Ends the runtime without waiting on work a client or Telegram left behind: blocking store
+/// calls in flight get a second (each is short, and what was acknowledged is already flushed).
+fn stop(rt: tokio::runtime::Runtime) {
+    rt.shutdown_timeout(Duration::from_secs(1));
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -394,7 +453,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let api = Arc::new(
                 safepath::http::Api::new(session.clone(), &token).map_err(anyhow::Error::msg)?,
             );
-            runtime()?.block_on(async {
+            let limits = server_limits(&cli);
+            let rt = runtime()?;
+            let served = rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(listen.as_str())
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
@@ -402,11 +463,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "safepath serve — listening on http://{}",
                     listener.local_addr()?
                 );
-                safepath::http::serve(listener, safepath::http::router(api), shutdown_signal())
-                    .await?;
+                let app = safepath::http::router(api);
+                safepath::http::serve_with(listener, app, limits, shutdown_signal()).await?;
                 anyhow::Ok(())
-            })?;
+            });
+            stop(rt);
             session.store().flush()?;
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Telegram { webhook, listen } => {
@@ -425,8 +488,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 session: session.clone(),
                 admins,
             });
+            let limits = server_limits(&cli);
             let rt = runtime()?;
-            rt.block_on(async {
+            let ran = rt.block_on(async {
                 let bot = telegram::bot(&token, api_url.as_deref(), telegram::default_limits())
                     .map_err(anyhow::Error::msg)?;
                 let mode = match webhook {
@@ -454,11 +518,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 };
                 eprintln!("safepath telegram — running; Ctrl-C stops it");
-                telegram::run(bot, tg, mode, shutdown_signal())
+                telegram::run(bot, tg, mode, limits, shutdown_signal())
                     .await
                     .map_err(anyhow::Error::msg)
-            })?;
+            });
+            stop(rt);
             session.store().flush()?;
+            ran?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat { user } => {

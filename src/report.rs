@@ -105,26 +105,44 @@ pub struct Stats {
 }
 
 pub fn stats(reports: &[Report], top: usize) -> Stats {
-    let mut s = Stats {
-        total: reports.len(),
-        ..Stats::default()
-    };
-    let mut inds: BTreeMap<String, usize> = BTreeMap::new();
+    let mut t = Tally::default();
     for r in reports {
+        t.add(r);
+    }
+    t.finish(top)
+}
+
+/// [`Stats`] counted one report at a time, so a long log can be read in pages instead of whole.
+#[derive(Debug, Default)]
+pub struct Tally {
+    stats: Stats,
+    indicators: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &Report) {
+        let s = &mut self.stats;
+        s.total += 1;
         *s.by_day.entry(day(r.time)).or_default() += 1;
         *s.by_verdict.entry(r.verdict.name().into()).or_default() += 1;
         for sig in r.signals.iter().filter(|x| x.weight > 0.0) {
             *s.by_signal.entry(sig.name.clone()).or_default() += 1;
         }
         for i in r.indicators.iter().filter(|i| i.kind.is_contact()) {
-            *inds.entry(i.key()).or_default() += 1;
+            *self.indicators.entry(i.key()).or_default() += 1;
         }
     }
-    let mut v: Vec<(String, usize)> = inds.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.truncate(top);
-    s.top_indicators = v;
-    s
+
+    /// The counts, with the `top` most named contacts.
+    pub fn finish(self, top: usize) -> Stats {
+        let mut v: Vec<(String, usize)> = self.indicators.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(top);
+        Stats {
+            top_indicators: v,
+            ..self.stats
+        }
+    }
 }
 
 #[cfg(test)]

@@ -704,11 +704,15 @@ pub enum Mode {
     },
 }
 
-/// Runs the bot until `shutdown` resolves.
+/// Runs the bot until `shutdown` resolves; then updates in flight get `limits.shutdown_deadline`
+/// to be answered (a long poll Telegram does not answer is not waited for), and it returns. An
+/// update not answered by then is not confirmed to Telegram, which sends it again at the next
+/// start. In webhook mode the server keeps `limits`' header timeout and connection cap too.
 pub async fn run(
     bot: TgBot,
     tg: Arc<Tg>,
     mode: Mode,
+    limits: crate::http::ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let me = bot
@@ -727,12 +731,40 @@ pub async fn run(
         ))
         .build();
     let token = dispatcher.shutdown_token();
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         shutdown.await;
+        let _ = stopping.send(());
         if let Ok(done) = token.shutdown() {
             done.await;
         }
     });
+    let deadline = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(limits.shutdown_deadline).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = dispatch(bot, &mut dispatcher, mode, limits) => r,
+        () = deadline => {
+            tracing::warn!(
+                deadline = ?limits.shutdown_deadline,
+                "updates still in flight at the shutdown deadline are left for Telegram to resend"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Receives and answers updates until the dispatcher is shut down.
+async fn dispatch(
+    bot: TgBot,
+    dispatcher: &mut Dispatcher<TgBot, RequestError, teloxide::dispatching::DefaultKey>,
+    mode: Mode,
+    limits: crate::http::ServerLimits,
+) -> Result<(), String> {
     let errors = LoggingErrorHandler::with_custom_text("receiving updates failed");
     match mode {
         Mode::Polling(timeout) => {
@@ -764,7 +796,7 @@ pub async fn run(
                 }))
                 .merge(extra);
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(stop).await {
+                if let Err(e) = crate::http::serve_with(tcp, app, limits, stop).await {
                     tracing::error!(error = %e, "the webhook server stopped");
                 }
             });

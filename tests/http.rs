@@ -33,16 +33,23 @@ impl Server {
         }
     }
 
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    /// A request with the token.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
-            .post(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(TOKEN)
     }
 
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
+        self.request(reqwest::Method::GET, path)
+    }
+
+    fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
     }
 
     async fn get_json(&self, path: &str) -> Value {
@@ -231,13 +238,7 @@ async fn messages_keep_a_conversation_per_user_and_forget_deletes_it() {
         .await;
     assert_ne!(other["node"], second["node"]);
 
-    let r = s
-        .http
-        .delete(format!("{}/v1/users/u1", s.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = s.delete("/v1/users/u1").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (_, after) = s
         .json("/v1/messages", json!({"user": "u1", "text": "1"}))
@@ -468,4 +469,299 @@ async fn the_openapi_document_names_every_route() {
         }
     }
     assert_eq!(paths.len(), 9);
+}
+
+/// Every refusal, whichever layer makes it (a handler, an extractor, the router), is JSON in the
+/// one shape, with the status that fits.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_refusal_has_the_error_shape() {
+    let s = Server::start(None).await;
+    let long_id = "u".repeat(257);
+    let cases: Vec<(reqwest::Method, String, StatusCode, &str)> = vec![
+        // A method a route does not take.
+        (
+            reqwest::Method::PUT,
+            "/v1/tickets".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/messages".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/v1/reports".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/dashboard".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/users/x".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/healthz".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/metrics".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        // A user id that decodes to no text, is too long, or is blank.
+        (
+            reqwest::Method::DELETE,
+            "/v1/users/%FF%FE".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_utf8",
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/users/{long_id}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/v1/users/%20%20%09".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        // A page of no reports.
+        (
+            reqwest::Method::GET,
+            "/v1/reports?limit=0".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/nothing".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            reqwest::Method::GET,
+            "/nothing".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let r = s.request(method.clone(), &path).send().await.unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(
+                r.headers().contains_key("allow"),
+                "{method} {path}: Allow kept"
+            );
+        }
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("application/json"), "{method} {path}: {ct}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&v), code, "{method} {path}: {v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let s = Server::start(None).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = s
+            .http
+            .get(format!("{}/v1/reports", s.base))
+            .header("authorization", format!("{scheme} {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{scheme}");
+    }
+    for wrong in [
+        format!("Basic {TOKEN}"),
+        format!("Bearer{TOKEN}"),
+        TOKEN.to_owned(),
+    ] {
+        let r = s
+            .http
+            .get(format!("{}/v1/reports", s.base))
+            .header("authorization", wrong.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{wrong}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_refusal_says_when_to_retry() {
+    let s = Server::start(Some(Rate {
+        per_minute: 2,
+        burst: 1,
+    }))
+    .await;
+    let (st, _) = s
+        .json("/v1/messages", json!({"user": "f", "text": "你好"}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let r = s
+        .post("/v1/messages")
+        .json(&json!({"user": "f", "text": "你好"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Two a minute: the next token is at most 30 s away, and at least a second.
+    let secs: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&secs), "Retry-After: {secs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reports_page_forbids_framing_and_foreign_scripts() {
+    let s = Server::start(None).await;
+    let r = s.http.get(format!("{}/", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // Nothing inline for the policy to block: the script and style are the page's own files.
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<style"), "no inline style");
+    for tag in html.split("<script").skip(1) {
+        assert!(
+            tag.starts_with(" src=\"/"),
+            "only same-origin scripts: <script{tag}"
+        );
+    }
+    for (path, kind) in [("/reports.js", "javascript"), ("/reports.css", "css")] {
+        let r = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(r.headers()["content-type"].to_str().unwrap().contains(kind));
+        assert!(html.contains(path), "the page loads {path}");
+        assert!(!r.text().await.unwrap().is_empty());
+    }
+}
+
+/// The page's figures are counted at most once a minute, whoever asks: eight viewers together
+/// and a report recorded since all see the one count.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reports_page_counts_once_a_minute_for_every_viewer() {
+    let s = Server::start(None).await;
+    for t in [
+        "解封微信 300元包成功 加V jf8899",
+        "代解封，先交押金500，QQ 12345678",
+    ] {
+        let (st, _) = s.json("/v1/reports", json!({"text": t})).await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+    let first = s.get_json("/v1/dashboard").await;
+    assert_eq!(first["today"]["total"], 2);
+    let (st, _) = s
+        .json(
+            "/v1/reports",
+            json!({"text": "帮忙辅助验证 给你200红包 加微信 fz_2026"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let viewers: Vec<_> = (0..8)
+        .map(|_| {
+            let req = s.get("/v1/dashboard");
+            tokio::spawn(async move { req.send().await.unwrap().json::<Value>().await.unwrap() })
+        })
+        .collect();
+    for v in viewers {
+        assert_eq!(v.await.unwrap(), first, "served from the minute's count");
+    }
+    // The report itself is in the log at once.
+    let all = s.get_json("/v1/reports").await;
+    assert_eq!(all["reports"].as_array().unwrap().len(), 3);
+}
+
+/// A desk may name any channel for its reports; the metrics count the frontends' own channels by
+/// name and every other one as `other`, so clients cannot grow `/metrics` without bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn channels_a_client_names_do_not_become_metric_labels() {
+    let s = Server::start(None).await;
+    let lines = |t: &str| t.lines().count();
+    let metrics = || async {
+        s.http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    for i in 0..40 {
+        let (st, v) = s
+            .json(
+                "/v1/reports",
+                json!({"text": format!("代解封 先交押金{i}00 加V jf88{i}"), "channel": format!("desk-{i}")}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        if i == 0 {
+            // The first one makes the `other` line (and the route's); the rest add none.
+            let _ = metrics().await;
+        }
+    }
+    let before = metrics().await;
+    let (st, _) = s
+        .json(
+            "/v1/reports",
+            json!({"text": "解封微信 300元包成功", "channel": "desk-new"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let after = metrics().await;
+    assert!(!after.contains("desk-"), "{after}");
+    assert!(
+        after.contains("safepath_reports_total{channel=\"other\"} 41"),
+        "{after}"
+    );
+    assert_eq!(lines(&after), lines(&before));
+    // The report itself keeps the channel the desk named.
+    let page = s.get_json("/v1/reports?limit=1000").await;
+    assert_eq!(page["reports"][40]["channel"], "desk-new");
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
+use safepath::http::ServerLimits;
 use safepath::session::Session;
 use safepath::store::{SledStore, Store};
 use safepath::telegram::{self, Mode, Tg};
@@ -34,6 +35,8 @@ struct Inner {
     /// Users who are group admins; the bot is one (with delete rights) when `bot_admin`.
     admins: HashSet<u64>,
     bot_admin: bool,
+    /// getUpdates never answers (recorded, then hangs), as a Bot API that has stopped responding.
+    hang_updates: bool,
 }
 
 #[derive(Clone)]
@@ -64,6 +67,11 @@ async fn api(
 ) -> (axum::http::StatusCode, Json<Value>) {
     let body = parse_body(&body);
     let method = method.to_ascii_lowercase();
+    if method == "getupdates" && f.inner.lock().unwrap().hang_updates {
+        f.inner.lock().unwrap().calls.push((method, body));
+        f.changed.notify_waiters();
+        return std::future::pending().await;
+    }
     if method == "getupdates" {
         let offset = body["offset"].as_u64().unwrap_or(0);
         for _ in 0..20 {
@@ -208,9 +216,15 @@ impl Harness {
         let bot = telegram::bot(TOKEN, Some(&base), fast_limits()).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let mode = mode(&base);
-        let done = tokio::spawn(telegram::run(bot, tg, mode, async {
-            let _ = rx.await;
-        }));
+        let done = tokio::spawn(telegram::run(
+            bot,
+            tg,
+            mode,
+            ServerLimits::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         let h = Harness {
             fake,
             store,
@@ -615,24 +629,24 @@ async fn webhook_mode_checks_the_secret_token() {
     h.stop().await;
 }
 
-/// The `safepath telegram` binary itself, at the most verbose log level: a typed code and
-/// password reach neither its logs nor its data directory (teloxide's own tracing included).
-#[tokio::test(flavor = "multi_thread")]
-async fn the_bot_binary_logs_no_secret_even_at_trace() {
-    let (fake, base) = start_fake().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("bot.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"))
+/// The `safepath telegram` binary against `fake`, its data in `data`, with `env` added; and a
+/// harness that only talks to the fake (its own store is a spare one).
+fn spawn_bot(
+    fake: Fake,
+    base: &str,
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, Harness) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_safepath"))
         .args(["--data", data.to_str().unwrap(), "telegram"])
         .env("TELOXIDE_TOKEN", TOKEN)
-        .env("TELOXIDE_API_URL", &base)
-        .env("SAFEPATH_LOG", "trace")
+        .env("TELOXIDE_API_URL", base)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    // The harness only talks to the fake here; its own store is a spare one.
     let spare = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&spare.path().join("d")).unwrap());
     let h = Harness {
@@ -642,8 +656,26 @@ async fn the_bot_binary_logs_no_secret_even_at_trace() {
         stop: None,
         done: None,
         _dir: spare,
-        dir_path: data.clone(),
+        dir_path: data.to_owned(),
     };
+    (child, h)
+}
+
+/// The `safepath telegram` binary itself, at the most verbose log level: a typed code and
+/// password reach neither its logs nor its data directory (teloxide's own tracing included).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_binary_logs_no_secret_even_at_trace() {
+    let (fake, base) = start_fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("bot.log");
+    let (mut child, h) = spawn_bot(
+        fake,
+        &base,
+        &data,
+        &[("SAFEPATH_LOG", "trace")],
+        std::fs::File::create(&log).unwrap().into(),
+    );
     h.wait_for(|i| i.calls.iter().filter(|c| c.0 == "setmycommands").count() == 2)
         .await;
     h.private(21, "zh-hans", "客服说要验证码 验证码是 482913");
@@ -669,4 +701,45 @@ async fn the_bot_binary_logs_no_secret_even_at_trace() {
         );
         assert!(!common::contains(&common::all_bytes_under(&data), secret));
     }
+}
+
+/// SIGTERM while the Bot API hangs a long poll once took 19 s (and not within 12 s in three more
+/// tries). With a 2 s deadline the bot exits within twice that and a little.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_binary_stops_by_the_deadline_while_telegram_hangs() {
+    const DEADLINE: u64 = 2;
+    let (fake, base) = start_fake().await;
+    fake.inner.lock().unwrap().hang_updates = true;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, h) = spawn_bot(
+        fake,
+        &base,
+        &data,
+        &[("SAFEPATH_SHUTDOWN_SECS", &DEADLINE.to_string())],
+        std::process::Stdio::null(),
+    );
+    h.wait_for(|i| i.calls.iter().any(|c| c.0 == "getupdates"))
+        .await;
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let start = std::time::Instant::now();
+    let limit = Duration::from_secs(2 * DEADLINE + 2);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the bot was still running {limit:?} after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    eprintln!("exited {:?} after SIGTERM", start.elapsed());
 }
