@@ -787,7 +787,7 @@ mod tests {
             channel: "api".into(),
             user: "agent".into(),
             text: format!("report {n}"),
-            verdict: if n % 3 == 0 {
+            verdict: if n.is_multiple_of(3) {
                 Verdict::Suspicious
             } else {
                 Verdict::Scam
@@ -795,7 +795,7 @@ mod tests {
             score: 0.9,
             signals: vec![Signal {
                 name: format!("signal_{}", n % 4),
-                weight: if n % 5 == 0 { 0.0 } else { 1.0 },
+                weight: if n.is_multiple_of(5) { 0.0 } else { 1.0 },
                 evidence: String::new(),
             }],
             indicators: vec![Indicator {

@@ -206,7 +206,19 @@ fn engine(cli: &Cli) -> Result<Engine> {
 
 fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
     if cli.store.starts_with("redis://") || cli.store.starts_with("rediss://") {
-        let s = safepath::store_redis::RedisStore::open(&cli.store, cli.idle_secs)
+        // The salt of user keys is configuration in the Redis mode: kept outside Redis, a
+        // restart of Redis without persistence cannot change it. Only from the environment,
+        // never an argument (arguments are visible to every user of the machine).
+        let salt = match std::env::var("SAFEPATH_SALT") {
+            Ok(hex_salt) => Some(
+                hex::decode(hex_salt.trim())
+                    .ok()
+                    .filter(|s| s.len() >= 16)
+                    .context("SAFEPATH_SALT must be at least 32 hexadecimal digits (e.g. `openssl rand -hex 32`)")?,
+            ),
+            Err(_) => None,
+        };
+        let s = safepath::store_redis::RedisStore::open(&cli.store, cli.idle_secs, salt.as_deref())
             .context("opening the redis store")?;
         return Ok(Arc::new(s));
     }

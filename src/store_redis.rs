@@ -20,15 +20,20 @@ use crate::store::{stamp, unstamp, Reputation, Store, StoreError};
 const P: &str = "safepath:";
 
 /// Appends a report unless its dedup key exists; the id comes from one counter, so ids stay
-/// unique across instances. KEYS: dedup key, seq, ids, data. ARGV: report JSON starting with
-/// `{"id":0`, dedup TTL-less.
+/// unique across instances. A missing counter (a new deployment, or Redis restarted without
+/// persistence) starts at [`id_floor`], so an id handed out before a restart (and already in
+/// someone's export) is never handed out again. KEYS: dedup key, seq,
+/// ids, data. ARGV: report JSON starting with `{"id":0`; the counter's floor.
 const APPEND: &str = r#"
 local existing = redis.call('GET', KEYS[1])
 if existing then return {tonumber(existing), 0} end
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
 local id = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], id)
-redis.call('ZADD', KEYS[3], id, id)
-redis.call('HSET', KEYS[4], id, '{"id":' .. id .. string.sub(ARGV[1], 8))
+-- Lua's numbers print large integers in exponent form: the id as digits.
+local sid = string.format('%d', id)
+redis.call('SET', KEYS[1], sid)
+redis.call('ZADD', KEYS[3], sid, sid)
+redis.call('HSET', KEYS[4], sid, '{"id":' .. sid .. string.sub(ARGV[1], 8))
 return {id, 1}
 "#;
 
@@ -40,8 +45,21 @@ redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
 return 1
 "#;
 
+/// Where the report counter starts when it is missing: the unix time in microseconds, above
+/// every id handed out before as long as fewer than one report a microsecond was made (and
+/// below 2^53 until the year 2255, so ids stay exact in JSON and in the sorted set's scores).
+fn id_floor() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 pub struct RedisStore {
     pool: r2d2::Pool<redis::Client>,
+    /// The salt for user keys: from the configuration, or the one found in (or first written
+    /// to) Redis at start. Kept here and written back if Redis loses it, so that a Redis restart
+    /// changes no user's key.
+    salt: Vec<u8>,
     /// Conversations expire this long after their last write.
     ttl_secs: u64,
     append: Script,
@@ -53,31 +71,41 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl RedisStore {
-    /// Connects (and checks the connection) to `url` (`redis://host:port/db`).
-    pub fn open(url: &str, ttl_secs: u64) -> Result<RedisStore, StoreError> {
+    /// Connects (and checks the connection) to `url` (`redis://host:port/db`). `salt`: the
+    /// salt for user keys from the configuration (`SAFEPATH_SALT`), which survives anything
+    /// that happens to Redis; without it, the salt is kept in Redis.
+    pub fn open(url: &str, ttl_secs: u64, salt: Option<&[u8]>) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url).map_err(|e| StoreError::Foreign {
             path: url.into(),
             why: e.to_string(),
         })?;
         let pool = r2d2::Pool::builder()
             .max_size(16)
-            .connection_timeout(Duration::from_secs(5))
+            // Fail fast while Redis is down: the user still gets an answer.
+            .connection_timeout(Duration::from_secs(1))
             .build(client)
             .map_err(|e| StoreError::Read(format!("cannot reach redis at {url}: {e}")))?;
-        let s = RedisStore {
+        let mut con = pool
+            .get()
+            .map_err(|e| StoreError::Read(format!("redis unavailable: {e}")))?;
+        let salt = match salt {
+            Some(salt) => salt.to_vec(),
+            None => {
+                let mut fresh = [0u8; 32];
+                getrandom::fill(&mut fresh).map_err(err)?;
+                // The first instance sets the salt; every other one reads the same.
+                let _: bool = con.set_nx(format!("{P}salt"), &fresh[..]).map_err(err)?;
+                con.get(format!("{P}salt")).map_err(err)?
+            }
+        };
+        drop(con);
+        Ok(RedisStore {
             pool,
+            salt,
             ttl_secs: ttl_secs.max(1),
             append: Script::new(APPEND),
             bump: Script::new(BUMP),
-        };
-        let mut salt = [0u8; 32];
-        getrandom::fill(&mut salt).map_err(err)?;
-        // The first instance sets the salt; every other one reads the same.
-        let _: bool = s
-            .con()?
-            .set_nx(format!("{P}salt"), &salt[..])
-            .map_err(err)?;
-        Ok(s)
+        })
     }
 
     fn con(&self) -> Result<r2d2::PooledConnection<redis::Client>, StoreError> {
@@ -89,8 +117,13 @@ impl RedisStore {
 
 impl Store for RedisStore {
     fn salt(&self) -> Result<Vec<u8>, StoreError> {
-        let v: Option<Vec<u8>> = self.con()?.get(format!("{P}salt")).map_err(err)?;
-        v.ok_or_else(|| StoreError::Read("the salt is missing".into()))
+        // Written back if Redis lost it (a restart without persistence), so that instances
+        // started later hash users as the running ones do.
+        let _: bool = self
+            .con()?
+            .set_nx(format!("{P}salt"), &self.salt[..])
+            .map_err(err)?;
+        Ok(self.salt.clone())
     }
 
     fn load_state(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -123,6 +156,7 @@ impl Store for RedisStore {
             .key(format!("{P}report:ids"))
             .key(format!("{P}report:data"))
             .arg(json)
+            .arg(id_floor())
             .invoke(&mut *self.con()?)
             .map_err(err)?;
         Ok((id, new == 1))

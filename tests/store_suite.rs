@@ -69,14 +69,14 @@ impl Backend for Redis {
             .get_connection()
             .expect("the test redis is reachable");
         let _: () = redis::cmd("FLUSHDB").query(&mut con).unwrap();
-        let store: Arc<dyn Store> = Arc::new(RedisStore::open(&url, 3600).unwrap());
+        let store: Arc<dyn Store> = Arc::new(RedisStore::open(&url, 3600, None).unwrap());
         Some(Redis { url, store })
     }
     fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
     fn reopen(&mut self) -> Arc<dyn Store> {
-        Arc::new(RedisStore::open(&self.url, 3600).unwrap())
+        Arc::new(RedisStore::open(&self.url, 3600, None).unwrap())
     }
 }
 
@@ -387,4 +387,47 @@ fn conversations_of_the_log_version_move_into_sled_and_continue() {
         let again = next_nodes(store, &[("alice", "返回")]);
         assert_eq!(again, [fresh_path(&["微信被封了怎么解封", "1", "返回"])]);
     }
+}
+
+/// Redis restarted without persistence (here: its database emptied under running instances):
+/// report ids are never handed out again, and user keys keep their salt — the one an instance
+/// holds is written back, and one given by the configuration never depended on Redis.
+#[test]
+fn a_redis_that_lost_everything_reuses_no_id_and_keeps_the_salt() {
+    let Some(mut backend) = Redis::fresh(12) else {
+        return;
+    };
+    let store = backend.store();
+    let url = backend.url.clone();
+    let flush = || {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let _: () = redis::cmd("FLUSHDB")
+            .query(&mut client.get_connection().unwrap())
+            .unwrap();
+    };
+    let salt = store.salt().unwrap();
+    let before: Vec<u64> = (0..3)
+        .map(|i| {
+            store
+                .append_report(&format!("k{i}"), report("ad", 1))
+                .unwrap()
+                .0
+        })
+        .collect();
+    flush();
+    store.health().expect("healthy again at once");
+    let after = store.append_report("k-after", report("ad", 1)).unwrap().0;
+    assert!(
+        before.iter().all(|&id| after > id),
+        "id {after} after the loss, {before:?} before"
+    );
+    // An instance started after the loss hashes users as the running one does.
+    assert_eq!(backend.reopen().salt().unwrap(), salt);
+
+    // A salt from the configuration is used whatever Redis holds, before and after a loss.
+    let configured = [7u8; 32];
+    let with_config = RedisStore::open(&url, 3600, Some(&configured)).unwrap();
+    assert_eq!(with_config.salt().unwrap(), configured);
+    flush();
+    assert_eq!(with_config.salt().unwrap(), configured);
 }
