@@ -9,7 +9,8 @@
 //! Durability: a report is acknowledged once Redis has it; that it survives a Redis crash depends
 //! on Redis's persistence (`appendonly yes`, `appendfsync always` for the sled guarantee).
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use redis::{Commands, Script};
 
@@ -60,6 +61,7 @@ pub struct RedisStore {
     /// to) Redis at start. Kept here and written back if Redis loses it, so that a Redis restart
     /// changes no user's key.
     salt: Vec<u8>,
+    breaker: Breaker,
     /// Conversations expire this long after their last write.
     ttl_secs: u64,
     append: Script,
@@ -102,6 +104,7 @@ impl RedisStore {
         Ok(RedisStore {
             pool,
             salt,
+            breaker: Breaker::default(),
             ttl_secs: ttl_secs.max(1),
             append: Script::new(APPEND),
             bump: Script::new(BUMP),
@@ -109,9 +112,45 @@ impl RedisStore {
     }
 
     fn con(&self) -> Result<r2d2::PooledConnection<redis::Client>, StoreError> {
-        self.pool
+        self.breaker.allow(Instant::now())?;
+        let con = self
+            .pool
             .get()
-            .map_err(|e| StoreError::Read(format!("redis unavailable: {e}")))
+            .map_err(|e| StoreError::Read(format!("redis unavailable: {e}")));
+        self.breaker.record(con.is_ok(), Instant::now());
+        con
+    }
+}
+
+/// While Redis cannot be reached, every request would wait for the pool's timeout: after one
+/// such failure the next ones fail at once for [`Breaker::OPEN`], then one is let through to try
+/// again (and closes the breaker if Redis is back).
+#[derive(Default)]
+struct Breaker {
+    open_until: Mutex<Option<Instant>>,
+}
+
+impl Breaker {
+    const OPEN: Duration = Duration::from_secs(1);
+
+    fn allow(&self, now: Instant) -> Result<(), StoreError> {
+        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *open {
+            Some(until) if now < until => Err(StoreError::Read(
+                "redis unavailable (retrying every second)".into(),
+            )),
+            Some(_) => {
+                // This request tries; the others keep failing fast until it is answered.
+                *open = Some(now + Self::OPEN);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn record(&self, reached: bool, now: Instant) {
+        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+        *open = (!reached).then_some(now + Self::OPEN);
     }
 }
 
@@ -297,5 +336,32 @@ impl Store for RedisStore {
             .set(format!("{P}setting:{key}"), value)
             .map_err(err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_fails_fast_while_redis_is_unreachable_and_lets_one_try_each_second() {
+        let b = Breaker::default();
+        let t0 = Instant::now();
+        assert!(b.allow(t0).is_ok(), "closed at first");
+        b.record(false, t0);
+        let ms = Duration::from_millis;
+        assert!(b.allow(t0 + ms(10)).is_err(), "open right after a failure");
+        assert!(b.allow(t0 + ms(990)).is_err());
+        // A second on, one request tries; the others still fail fast while it does.
+        assert!(b.allow(t0 + ms(1_001)).is_ok());
+        assert!(b.allow(t0 + ms(1_002)).is_err());
+        // It failed again: open for another second.
+        b.record(false, t0 + ms(1_500));
+        assert!(b.allow(t0 + ms(2_400)).is_err());
+        assert!(b.allow(t0 + ms(2_501)).is_ok());
+        // Redis is back: closed.
+        b.record(true, t0 + ms(2_510));
+        assert!(b.allow(t0 + ms(2_511)).is_ok());
+        assert!(b.allow(t0 + ms(2_512)).is_ok());
     }
 }
