@@ -8,7 +8,8 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -103,8 +104,10 @@ pub struct SledStore {
     cache_mb: u64,
     /// `None` only between dropping a failed sled and opening it again.
     trees: RwLock<Option<Arc<Trees>>>,
-    /// Since a write failed: when recovery was last tried.
-    failing: Mutex<Option<Instant>>,
+    /// 0 while writes work; after one failed, when recovery was last tried (`now()`).
+    /// An atomic, so that every read and write checks it without a lock.
+    failing: AtomicU64,
+    opened: Instant,
     /// One process owns a sled directory, so its buckets can live in memory.
     buckets: MemoryBuckets,
 }
@@ -187,7 +190,8 @@ impl SledStore {
             dir: dir.to_path_buf(),
             cache_mb,
             trees: RwLock::new(Some(Arc::new(trees))),
-            failing: Mutex::new(None),
+            failing: AtomicU64::new(0),
+            opened: Instant::now(),
             buckets: MemoryBuckets::default(),
         })
     }
@@ -202,26 +206,38 @@ impl SledStore {
             .ok_or_else(|| StoreError::Write("the store is being reopened".into()))
     }
 
+    /// Milliseconds since the store was opened, plus one (0 in `failing` means "writes work").
+    fn now(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64 + 1
+    }
+
     /// Runs a write; a failure starts the recovery checks.
     fn write<T>(&self, op: impl FnOnce(&Trees) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let result = op(&*self.trees()?);
         if let Err(StoreError::Write(e)) = &result {
-            let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
-            if failing.is_none() {
+            let first = (self.failing)
+                .compare_exchange(0, self.now(), Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if first {
                 tracing::warn!(error = %e, "a write to the store failed; retrying every second");
-                *failing = Some(Instant::now());
             }
         }
         result
     }
 
-    /// Once a second while writes fail: if the directory takes a probe write again, reopen
-    /// sled (the failed instance never writes again).
+    /// Once a second while writes fail, in one thread: if the directory takes a probe write
+    /// again, reopen sled (the failed instance never writes again).
     fn recover_if_due(&self) {
-        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
-        match *failing {
-            Some(at) if at.elapsed() >= RECOVERY_EVERY => *failing = Some(Instant::now()),
-            _ => return,
+        let at = self.failing.load(Ordering::Acquire);
+        let now = self.now();
+        if at == 0 || now.saturating_sub(at) < RECOVERY_EVERY.as_millis() as u64 {
+            return;
+        }
+        if (self.failing)
+            .compare_exchange(at, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // another thread is trying now
         }
         if let Err(e) = self.probe_write() {
             tracing::debug!(error = %e, "the data directory still takes no writes");
@@ -234,7 +250,7 @@ impl SledStore {
         match Trees::open(&self.dir, self.cache_mb) {
             Ok(t) => {
                 *trees = Some(Arc::new(t));
-                *failing = None;
+                self.failing.store(0, Ordering::Release);
                 tracing::warn!("the store takes writes again");
             }
             Err(e) => tracing::warn!(error = %e, "reopening the store failed; retrying"),
@@ -405,11 +421,11 @@ impl Store for SledStore {
 
     fn health(&self) -> Result<(), StoreError> {
         self.salt()?;
-        match *self.failing.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(_) => Err(StoreError::Write(
+        match self.failing.load(Ordering::Acquire) {
+            0 => Ok(()),
+            _ => Err(StoreError::Write(
                 "writes are failing (is the disk full?)".into(),
             )),
-            None => Ok(()),
         }
     }
 
