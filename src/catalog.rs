@@ -55,6 +55,9 @@ const REQUIRED_TEXTS: &[&str] = &[
     "back_empty",
     "language_set",
     "still_here",
+    "invalid_choice",
+    "answer_here",
+    "no_choices",
     // The messaging-app frontend's.
     "start",
     "help",
@@ -127,6 +130,18 @@ struct FileDoc {
     scam: Option<ScamDoc>,
     #[serde(default)]
     dialogue: Option<DialogueDoc>,
+    /// Follow-up topics (`how_long`, `materials`…): what a next message asks about, whatever
+    /// the flow, as patterns. A flow answers a topic by naming a step in `followups`. When a
+    /// message asks about several, the one listed first is answered.
+    #[serde(default)]
+    followup: Vec<FollowupDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowupDoc {
+    topic: String,
+    patterns: Vec<String>,
 }
 
 /// How a conversation goes on, whatever the flow.
@@ -163,6 +178,25 @@ struct IntentDoc {
     courtesy: bool,
     #[serde(default)]
     routes: Vec<RouteDoc>,
+    /// Topic → the step of this flow that answers it, asked anywhere in the flow.
+    #[serde(default)]
+    followups: BTreeMap<String, String>,
+    /// Intents whose messages, said in this flow, are this flow's follow-ups when one of its
+    /// follow-ups applies (`申诉多久` at a mini program's appeal is the mini program's).
+    #[serde(default)]
+    absorbs: Vec<String>,
+    /// A word of the message kept for the flow's texts (`{platform}`: the app the user names).
+    #[serde(default)]
+    capture: Option<CaptureDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureDoc {
+    slot: String,
+    pattern: String,
+    /// Said in the texts when the message named none.
+    fallback: Texts,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,6 +228,9 @@ struct NodeDoc {
     report_mode: bool,
     #[serde(default)]
     set: BTreeMap<String, String>,
+    /// Topic → the step that answers it when asked at this node (before the flow's own).
+    #[serde(default)]
+    followups: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -284,6 +321,18 @@ pub struct Intent {
     /// Words that accompany a request ("thanks", "hello"): the intent answers only when no
     /// other intent has enough for an answer ("怎么注销微信 谢谢" is a deletion question).
     pub courtesy: bool,
+    /// Intents whose messages said in this flow are its follow-ups when one applies.
+    pub absorbs: Vec<String>,
+    pub capture: Option<Capture>,
+}
+
+/// A word of a message kept in a slot when the intent's flow is entered; its texts say it as
+/// `{slot}`.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub slot: String,
+    pub pattern: regex::Regex,
+    pub fallback: Texts,
 }
 
 /// A more precise place in an intent's flow than its entry: taken when one of its patterns
@@ -296,6 +345,11 @@ pub struct Route {
     pub next: String,
     /// The nodes the user must be at (any node when empty).
     pub from: Vec<String>,
+    /// Taken when this follow-up topic is asked (the route has no patterns of its own).
+    pub topic: Option<usize>,
+    /// Among routes that apply, the lowest wins: 0 a route with its own patterns, 1 a node's
+    /// follow-up, 2 a flow's.
+    pub rank: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -442,6 +496,8 @@ pub struct Catalog {
     /// The routes' patterns, apart: only a turn that may take a route reads them, not every
     /// analysis (`classify` has no use for them).
     pub route_patterns: Patterns,
+    /// The follow-up topics' names (`Owner::Topic` indexes them).
+    pub topics: Vec<String>,
 }
 
 /// One problem in the catalog.
@@ -585,6 +641,9 @@ struct Builder {
     texts: HashMap<String, Texts>,
     commands: HashMap<String, String>,
     routes: Vec<Route>,
+    topics: Vec<String>,
+    /// Nodes' follow-ups: (file, node, topic, next); their flow is known once every intent is.
+    node_followups: Vec<(String, String, usize, String)>,
     pats: Vec<(String, Owner, String, String)>, // (pattern, owner, file, entry)
 }
 
@@ -610,6 +669,53 @@ impl Builder {
             }
         }
         self.sources.extend(doc.sources.iter().cloned());
+        for FollowupDoc { topic, patterns } in &doc.followup {
+            if self.topics.contains(topic) {
+                self.err(file, &format!("follow-up `{topic}`"), "defined twice");
+                continue;
+            }
+            for p in patterns {
+                let owner = Owner::Topic(self.topics.len());
+                self.pats.push((
+                    p.clone(),
+                    owner,
+                    file.into(),
+                    format!("follow-up `{topic}`"),
+                ));
+            }
+            self.topics.push(topic.clone());
+        }
+    }
+
+    fn capture(&mut self, file: &str, entry: &str, c: CaptureDoc) -> Option<Capture> {
+        self.check_texts(file, &format!("{entry} capture fallback"), &c.fallback);
+        let pattern = self
+            .expand(&c.pattern)
+            .and_then(|p| regex::Regex::new(&p).map_err(|e| e.to_string()));
+        match pattern {
+            Ok(pattern) => Some(Capture {
+                slot: c.slot,
+                pattern,
+                fallback: c.fallback,
+            }),
+            Err(e) => {
+                self.err(file, entry, format!("capture pattern `{}`: {e}", c.pattern));
+                None
+            }
+        }
+    }
+
+    /// A follow-up topic's number; an unknown name is an error.
+    fn topic(&mut self, file: &str, entry: &str, name: &str) -> Option<usize> {
+        let t = self.topics.iter().position(|t| t == name);
+        if t.is_none() {
+            self.err(
+                file,
+                entry,
+                format!("unknown follow-up topic `{name}` (known: the `[followup]` table)"),
+            );
+        }
+        t
     }
 
     fn compile(&mut self, file: &str, doc: FileDoc) {
@@ -687,8 +793,22 @@ impl Builder {
                     intent: n,
                     next: r.next,
                     from: r.from,
+                    topic: None,
+                    rank: 0,
                 });
             }
+            for (topic, next) in i.followups {
+                if let Some(t) = self.topic(file, &entry, &topic) {
+                    self.routes.push(Route {
+                        intent: n,
+                        next,
+                        from: Vec::new(),
+                        topic: Some(t),
+                        rank: 2,
+                    });
+                }
+            }
+            let capture = i.capture.and_then(|c| self.capture(file, &entry, c));
             self.intents.push(Intent {
                 id: i.id,
                 entry: i.entry,
@@ -697,6 +817,8 @@ impl Builder {
                 negatives: i.negatives,
                 deflect: i.deflect,
                 courtesy: i.courtesy,
+                absorbs: i.absorbs,
+                capture,
             });
         }
         for s in doc.signal {
@@ -766,6 +888,12 @@ impl Builder {
                     set: c.set,
                     keys: Vec::new(),
                 });
+            }
+            for (topic, next) in n.followups {
+                if let Some(t) = self.topic(file, &entry, &topic) {
+                    self.node_followups
+                        .push((file.into(), n.id.clone(), t, next));
+                }
             }
             let node = Node {
                 id: n.id.clone(),
@@ -878,6 +1006,41 @@ impl Builder {
                 ));
             }
         }
+        for (file, node, topic, next) in std::mem::take(&mut self.node_followups) {
+            // A node belongs to the flow of the intent whose entry its id begins with.
+            let root = node.split('.').next().unwrap_or_default();
+            match self
+                .intents
+                .iter()
+                .position(|i| i.entry.as_deref() == Some(root))
+            {
+                Some(intent) => self.routes.push(Route {
+                    intent,
+                    next,
+                    from: vec![node],
+                    topic: Some(topic),
+                    rank: 1,
+                }),
+                None => self.err(
+                    &file,
+                    &format!("node `{node}` followups"),
+                    format!("the node belongs to no flow (no intent's entry is `{root}`)"),
+                ),
+            }
+        }
+        let unknown: Vec<(String, String)> = self
+            .intents
+            .iter()
+            .flat_map(|i| i.absorbs.iter().map(move |a| (i.id.clone(), a.clone())))
+            .filter(|(_, a)| !self.intents.iter().any(|x| &x.id == a))
+            .collect();
+        for (id, a) in unknown {
+            self.err(
+                ALL,
+                &format!("intent `{id}`"),
+                format!("absorbs unknown intent `{a}`"),
+            );
+        }
         for r in &self.routes {
             let entry = format!("intent `{}` route", self.intents[r.intent].id);
             for node in std::iter::once(&r.next).chain(&r.from) {
@@ -921,8 +1084,10 @@ impl Builder {
             }
             match Patterns::compile(&expanded) {
                 Ok(c) => {
-                    let set =
-                        &mut sets[usize::from(matches!(owner, Owner::Route(_) | Owner::Stay))];
+                    let set = &mut sets[usize::from(matches!(
+                        owner,
+                        Owner::Route(_) | Owner::Topic(_) | Owner::Stay
+                    ))];
                     set.0.push(c);
                     set.1.push(p.into());
                     set.2.push(owner);
@@ -966,6 +1131,7 @@ impl Builder {
             routes: self.routes,
             patterns: patterns?,
             route_patterns: route_patterns?,
+            topics: self.topics,
         })
     }
 }

@@ -53,6 +53,9 @@ pub enum Command {
 pub enum Move {
     /// Index into `State::offered`.
     Choice(usize),
+    /// A choice number that is not on offer (`9` at a step with two choices, `1` at one with
+    /// none): the step is shown again with what can be picked.
+    Invalid,
     Command(Command),
     Free,
 }
@@ -63,14 +66,54 @@ fn bare(text: &str) -> &str {
         .trim_start_matches('/')
 }
 
+/// A choice number as people write one: `2`, `选2`, `第一个`, `option 3`, `no. 1`.
+fn choice_number(word: &str) -> Option<usize> {
+    let mut w = word;
+    for prefix in [
+        "我选择",
+        "我选",
+        "选择",
+        "选",
+        "就",
+        "第",
+        "option",
+        "choice",
+        "number",
+        "no.",
+        "no",
+        "#",
+    ] {
+        if let Some(rest) = w.strip_prefix(prefix) {
+            w = rest.trim_start();
+        }
+    }
+    let w = w.trim_end_matches(['个', '项', '条', '吧', '号']);
+    let w = w.strip_prefix('第').unwrap_or(w);
+    if let Ok(n) = w.parse::<usize>() {
+        return Some(n);
+    }
+    const DIGITS: [char; 10] = ['一', '二', '三', '四', '五', '六', '七', '八', '九', '十'];
+    let mut chars = w.chars();
+    match (chars.next(), chars.next()) {
+        (Some('两'), None) => Some(2),
+        (Some(c), None) => DIGITS.iter().position(|&d| d == c).map(|i| i + 1),
+        _ => None,
+    }
+}
+
+/// Whether two texts share a pair of adjacent characters (`好友辅助` and `好友/非好友辅助验证`).
+fn shares_bigram(a: &str, b: &str) -> bool {
+    let pairs = |t: &str| -> Vec<(char, char)> {
+        let cs: Vec<char> = t.chars().filter(|c| !c.is_whitespace()).collect();
+        cs.windows(2).map(|w| (w[0], w[1])).collect()
+    };
+    let theirs = pairs(b);
+    pairs(a).iter().any(|p| theirs.contains(p))
+}
+
 /// What the message does to the conversation before any classification.
 pub fn interpret(catalog: &Catalog, state: &State, normalized: &str) -> Move {
     let word = bare(normalized);
-    if let Ok(n) = word.parse::<usize>() {
-        if n >= 1 && n <= state.offered.len() {
-            return Move::Choice(n - 1);
-        }
-    }
     if let Some(cmd) = catalog.commands.get(word) {
         return Move::Command(match cmd.as_str() {
             "back" => Command::Back,
@@ -80,8 +123,32 @@ pub fn interpret(catalog: &Catalog, state: &State, normalized: &str) -> Move {
             _ => Command::Menu,
         });
     }
+    let node = state.node.as_ref().and_then(|id| catalog.nodes.get(id));
+    let labels = |i: usize| {
+        node.and_then(|n| n.choices.get(i))
+            .map(|c| c.keys.as_slice())
+            .unwrap_or_default()
+    };
+    if let Some(n) = choice_number(word) {
+        return if n >= 1 && n <= state.offered.len() {
+            Move::Choice(n - 1)
+        } else {
+            Move::Invalid
+        };
+    }
+    // A number with the choice's words after it: `2 好友辅助`.
+    if let Some((num, rest)) = word.split_once(' ') {
+        if let Ok(n) = num.parse::<usize>() {
+            if n >= 1
+                && n <= state.offered.len()
+                && labels(n - 1).iter().any(|k| shares_bigram(rest, k))
+            {
+                return Move::Choice(n - 1);
+            }
+        }
+    }
     // A choice typed out, or sent back as a button's label.
-    if let Some(node) = state.node.as_ref().and_then(|id| catalog.nodes.get(id)) {
+    if let Some(node) = node {
         for (i, c) in node.choices.iter().enumerate() {
             if i < state.offered.len() && c.keys.iter().any(|k| bare(k) == word) {
                 return Move::Choice(i);

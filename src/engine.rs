@@ -6,6 +6,8 @@
 //! them. [`Engine::audit`] checks the catalog's behaviour: examples, negatives, and that no reply
 //! asks for a code, a password or a payment.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError, CatalogErrors, Node, Owner};
@@ -63,6 +65,8 @@ enum Step {
     To(String, usize),
     /// Back to the node the user is at, shown again.
     Stay,
+    /// A follow-up that the node the user is at answers: shown again, saying so.
+    Here,
     /// Back to the step before the answer the user is at (out of scope, a clarifying question),
     /// shown again.
     Resume,
@@ -230,7 +234,8 @@ impl Engine {
         let c = &self.catalog;
         let mut st = state.clone();
         st.awaiting_secret = a.expects;
-        if !st.lang_locked {
+        // Only what the user writes tells their language: `back`, `menu` or `2` do not.
+        if !st.lang_locked && mv == Move::Free {
             if let Some(l) = a.lang {
                 st.lang = Some(l);
             }
@@ -254,6 +259,15 @@ impl Engine {
                     dialogue::set_slots(&mut st, &choice.set);
                 }
                 next
+            }
+            Move::Invalid => {
+                let l = lang(&st);
+                prefix = Some(match st.offered.len() {
+                    0 => c.text("no_choices", l).to_owned(),
+                    n => c.text("invalid_choice", l).replace("{n}", &n.to_string()),
+                });
+                // The step again, its choices with it; with none on offer, where the user is.
+                st.node.clone().unwrap_or_else(|| "menu".into())
             }
             Move::Command(Command::Menu) => "menu".into(),
             Move::Command(Command::Goto(node)) => node,
@@ -313,6 +327,10 @@ impl Engine {
                             }
                             next
                         }
+                        Step::Here => {
+                            prefix = Some(c.text("answer_here", lang(&st)).to_owned());
+                            st.node.clone().unwrap_or_else(|| "menu".into())
+                        }
                         Step::Stay | Step::Resume => {
                             prefix = Some(c.text("still_here", lang(&st)).to_owned());
                             let shown = if step == Step::Resume {
@@ -344,6 +362,16 @@ impl Engine {
         };
         let node = c.nodes.get(&target).unwrap_or_else(|| &c.nodes["menu"]);
         let l = lang(&st);
+        // Entering a flow from a message: the word its texts repeat (`{platform}`).
+        let flow = answered.as_deref().unwrap_or(&a.intent.intent);
+        if let Some(cap) = c.intent(flow).and_then(|i| i.capture.as_ref()) {
+            if node.id == self.entry(flow) {
+                if let Some(m) = cap.pattern.find(&a.text) {
+                    let word = BTreeMap::from([(cap.slot.clone(), display_word(m.as_str()))]);
+                    dialogue::set_slots(&mut st, &word);
+                }
+            }
+        }
         dialogue::enter(
             &mut st,
             node,
@@ -375,7 +403,7 @@ impl Engine {
             text.push_str(&p);
             text.push_str("\n\n");
         }
-        text.push_str(node.text.get(l));
+        text.push_str(&self.fill(node.text.get(l), &st, l));
         if reasons {
             let positive: Vec<_> = a.scam.signals.iter().filter(|s| s.weight > 0.0).collect();
             if !positive.is_empty() {
@@ -416,9 +444,11 @@ impl Engine {
     }
 
     /// Where a free message goes within a flow, when a route of that flow fired: the flow of
-    /// the intent the message is confidently for, or else (a bare "还是不行") the flow of the
-    /// node the user is at. A route that leads where the user already is shows that step again,
-    /// as does a message for no intent that only asks how to go on (`然后呢`, `看不懂`).
+    /// the intent the message is confidently for, or else (a bare "还是不行", a follow-up such as
+    /// "要多久") the flow of the node the user is at. A message for an intent that the flow the
+    /// user is in absorbs (`申诉多久` at a mini program's appeal) is that flow's when one of its
+    /// routes applies. A route that leads where the user already is shows that step again, as
+    /// does a message for no intent that only asks how to go on (`然后呢`, `看不懂`).
     fn route(&self, st: &State, a: &Analysis) -> Option<Step> {
         let c = &self.catalog;
         let here = st.node.as_deref();
@@ -426,50 +456,40 @@ impl Engine {
         let confident = a.intent.intent != "out_of_scope"
             && a.intent.confidence >= CLARIFY_BELOW
             && !a.intent.learned;
-        let flow = if confident {
-            c.intents.iter().position(|i| i.id == a.intent.intent)
-        } else {
-            // A node belongs to the flow of the intent whose entry its id begins with.
-            let root = here?.split('.').next()?;
-            c.intents
-                .iter()
-                .position(|i| i.entry.as_deref() == Some(root))
-        };
-        if flow.is_none() && confident {
-            return None;
-        }
-        // The routes' patterns are matched here, on the text the analysis matched: in catalog
-        // order, as the routes are.
+        let here_flow = here.and_then(|h| self.flow_of(h));
+        // The routes' patterns are matched here, on the text the analysis matched.
         let matched = c.route_patterns.matches(&a.text);
         let owners = || matched.iter().map(|&p| c.route_patterns.owner[p]);
-        let mut applying = owners()
-            .filter_map(|o| match o {
-                Owner::Route(r) => Some(&c.routes[r]),
-                _ => None,
-            })
-            .filter(|r| {
-                let at_from = here.is_some_and(|h| r.from.iter().any(|f| f == h));
-                let in_flow = Some(r.intent) == flow && (r.from.is_empty() || at_from);
-                // A route that names the nodes it leaves from also applies there to a message
-                // that is clearly for no intent, whichever flow those nodes belong to (the
-                // victim's steps belong to none: `钱还能要回来吗` said there).
-                in_flow || !confident && at_from
-            });
-        // The first that leads elsewhere; failing that, one that leads where the user is
-        // already (`怎么报警` said at the victim's steps, which say it) shows it again.
-        let mut stays = false;
-        let to = applying.find(|r| {
-            let same = here == Some(r.next.as_str());
-            stays |= same;
-            !same
-        });
-        if let Some(r) = to {
-            return Some(Step::To(r.next.clone(), r.intent));
+        let mut hit = vec![false; c.routes.len()];
+        let mut topics = vec![false; c.topics.len()];
+        let mut stay = false;
+        for o in owners() {
+            match o {
+                Owner::Route(r) => hit[r] = true,
+                Owner::Topic(t) => topics[t] = true,
+                Owner::Stay => stay = true,
+                _ => {}
+            }
         }
-        if stays {
-            return Some(Step::Stay);
+        let fired = |r: usize| hit[r] || c.routes[r].topic.is_some_and(|t| topics[t]);
+        let absorbed =
+            confident && here_flow.is_some_and(|f| c.intents[f].absorbs.contains(&a.intent.intent));
+        if absorbed {
+            if let Some(step) = self.take(here, here_flow, false, &fired) {
+                return Some(step);
+            }
         }
-        if confident || !owners().any(|o| o == Owner::Stay) {
+        let flow = if confident {
+            let own = c.intents.iter().position(|i| i.id == a.intent.intent);
+            own?;
+            own
+        } else {
+            here_flow
+        };
+        if let Some(step) = self.take(here, flow, confident, &fired) {
+            return Some(step);
+        }
+        if confident || !stay {
             return None;
         }
         // A step to stay at: one with somewhere to go, or waiting for a pasted scam; not the
@@ -486,6 +506,68 @@ impl Engine {
             let prev = st.history.last()?;
             stayable(prev).then_some(Step::Resume)
         }
+    }
+
+    /// The route of `flow` that a message takes from `here`, among those whose patterns or
+    /// topic `fired`: the best ranked that leads elsewhere (its own patterns, then a node's
+    /// follow-up, then the flow's; of follow-ups, the topic listed first); failing that, one that leads where
+    /// the user is already (`怎么报警` said at the victim's steps, which say it) shows it again.
+    fn take(
+        &self,
+        here: Option<&str>,
+        flow: Option<usize>,
+        confident: bool,
+        fired: &dyn Fn(usize) -> bool,
+    ) -> Option<Step> {
+        let c = &self.catalog;
+        let applying = c.routes.iter().enumerate().filter(|&(i, r)| {
+            let at_from = here.is_some_and(|h| r.from.iter().any(|f| f == h));
+            let in_flow = Some(r.intent) == flow && (r.from.is_empty() || at_from);
+            // A route that names the nodes it leaves from also applies there to a message
+            // that is clearly for no intent, whichever flow those nodes belong to (the
+            // victim's steps belong to none: `钱还能要回来吗` said there).
+            (in_flow || !confident && at_from) && fired(i)
+        });
+        let mut stays = false;
+        let to = applying
+            .filter(|(_, r)| {
+                let same = here == Some(r.next.as_str());
+                stays |= same;
+                !same
+            })
+            .min_by_key(|&(i, r)| (r.rank, r.topic, i));
+        match to {
+            Some((_, r)) => Some(Step::To(r.next.clone(), r.intent)),
+            None => stays.then_some(Step::Here),
+        }
+    }
+
+    /// The intent whose flow a node belongs to: the one whose entry the node's id begins with.
+    fn flow_of(&self, node: &str) -> Option<usize> {
+        let root = node.split('.').next()?;
+        self.catalog
+            .intents
+            .iter()
+            .position(|i| i.entry.as_deref() == Some(root))
+    }
+
+    /// A node's text with each captured word (`{platform}`) said: the one the user named, or
+    /// the capture's fallback.
+    fn fill(&self, text: &str, st: &State, l: Lang) -> String {
+        let mut out = text.to_owned();
+        for cap in self
+            .catalog
+            .intents
+            .iter()
+            .filter_map(|i| i.capture.as_ref())
+        {
+            let key = format!("{{{}}}", cap.slot);
+            if out.contains(&key) {
+                let word = st.slots.get(&cap.slot).map(String::as_str);
+                out = out.replace(&key, word.unwrap_or_else(|| cap.fallback.get(l)));
+            }
+        }
+        out
     }
 
     fn entry(&self, intent: &str) -> String {
@@ -590,6 +672,21 @@ impl Engine {
             }
         }
         errs
+    }
+}
+
+/// A captured word as the user would write it: short Latin names in capitals (`qq` → `QQ`),
+/// others with a capital first letter; Chinese as it is.
+fn display_word(word: &str) -> String {
+    if word.is_ascii() && word.len() <= 3 {
+        word.to_ascii_uppercase()
+    } else if word.is_ascii() {
+        let mut cs = word.chars();
+        cs.next()
+            .map(|f| f.to_ascii_uppercase().to_string() + cs.as_str())
+            .unwrap_or_default()
+    } else {
+        word.to_owned()
     }
 }
 

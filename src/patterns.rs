@@ -51,6 +51,8 @@ pub enum Owner {
     Signal(usize),
     Context(usize),
     Route(usize),
+    /// A follow-up topic (`[followup]`), shared by the routes that name it.
+    Topic(usize),
     /// `[dialogue] stay`: the message asks how to go on from where the user is.
     Stay,
 }
