@@ -916,8 +916,19 @@ impl Builder {
         }
     }
 
-    /// Expands `{macro}` references, each as one group; an unknown name is an error.
+    /// Expands `{macro}` references, each as one group, macros inside macros too; an unknown
+    /// name, or a macro that uses itself, is an error.
     fn expand(&self, pattern: &str) -> Result<String, String> {
+        self.expand_within(pattern, 0)
+    }
+
+    fn expand_within(&self, pattern: &str, depth: usize) -> Result<String, String> {
+        const DEEPEST: usize = 8;
+        if depth > DEEPEST {
+            return Err(format!(
+                "macros nested more than {DEEPEST} deep (does one use itself?)"
+            ));
+        }
         let mut out = String::with_capacity(pattern.len());
         let mut rest = pattern;
         while let Some(open) = rest.find('{') {
@@ -938,7 +949,7 @@ impl Builder {
                     // One group, whatever the body: `a.{0,9}{fail}` must not become
                     // `a.{0,9}x|y`.
                     out.push_str("(?:");
-                    out.push_str(body);
+                    out.push_str(&self.expand_within(body, depth + 1)?);
                     out.push(')');
                     rest = &after[close + 1..];
                 }

@@ -20,6 +20,8 @@ use crate::reply::{ChoiceOut, Reply};
 use crate::scam::{self, Indicator, ScamResult, Verdict};
 use crate::Lang;
 
+/// The intent of someone who already paid a scammer or gave away a code.
+pub const VICTIM: &str = "scam_victim";
 /// Confidence below which the bot asks instead of guessing.
 pub const CLARIFY_BELOW: f32 = 0.45;
 /// Confidence at or above which a ticket may be answered without a person.
@@ -185,12 +187,24 @@ impl Engine {
                 scam = scam::detect(c, &guarded.text, &matched, &known, scam_p);
             }
         }
-        let intent = if !guarded.secrets.is_empty() {
+        let ranked = intent::rank(c, &matched);
+        // Someone who already gave the code or paid is answered with the victim's steps first,
+        // whatever else the message holds (the code itself, the scam's words).
+        let victim = ranked
+            .ranked
+            .iter()
+            .any(|r| r.intent == VICTIM && r.score >= intent::MIN_SCORE);
+        let intent = if victim {
+            IntentResult {
+                intent: VICTIM.into(),
+                confidence: 0.9,
+                ..ranked
+            }
+        } else if !guarded.secrets.is_empty() {
             IntentResult::fixed("share_secret", 0.99)
         } else if scam.verdict == Verdict::Scam {
             IntentResult::fixed("report_scam", scam.score.max(0.9))
         } else {
-            let ranked = intent::rank(c, &matched);
             // A bare word (`解封`) is for the patterns, which ask which is meant.
             let ranked = match (&self.models, &features) {
                 (Some(m), Some(f)) if f.len() >= MIN_INTENT_FEATURES => {
@@ -298,7 +312,14 @@ impl Engine {
                 // Matched at most once a turn: the report check and the flow both ask.
                 let found = std::cell::OnceCell::new();
                 let route = || found.get_or_init(|| self.route(&st, a)).clone();
-                if st.awaiting_report && is_the_report(route().is_some(), a) {
+                if it.intent == VICTIM {
+                    // The victim's steps; what the scam said is still recorded when it is one.
+                    report = a.scam.verdict == Verdict::Scam;
+                    match route() {
+                        Some(Step::To(next, _)) => next,
+                        _ => self.entry(VICTIM),
+                    }
+                } else if st.awaiting_report && is_the_report(route().is_some(), a) {
                     report = true;
                     reasons = true;
                     "report_recorded".into()
