@@ -292,9 +292,9 @@ fn skeleton(host: &str) -> String {
 /// foreign one. Phishing pages read this way — `weixin-qq.com`, `wx.qq.com.jiefeng.cc`,
 /// `weixln.com` — because the registrable domain is the part people do not read: "主域名在最右侧
 /// … secure.bank.com.verify-login.cn 的主域是 verify-login.cn", "将字母替换为相似字符,如“0”冒充
-/// “O”,“l”冒充“1”" (hans-zh-ngyule.com, news-20260204-1046-2142); "攻击者常使用相似域名(如
-/// weixin-qq.com)进行伪装" (oryoy.com, wei-xin-yu-ming-an-quan-jian-ce). Short names (`qq`, `wx`)
-/// count only as a whole label or hyphenated part, so `wxyz.com` is nobody's.
+/// “O”,“l”冒充“1”", "品牌拼接与假子域名:如 abc-bank-security.com 或 login.bank.com.attacker.com"
+/// (hans-zh-ngyule.com, news-20260204-1046-2142). Short names (`qq`, `wx`) count only as a whole
+/// label or hyphenated part, so `wxyz.com` is nobody's.
 fn imitates(host: &str, official: &[String]) -> bool {
     let read = skeleton(host);
     let parts: Vec<&str> = read
