@@ -136,7 +136,7 @@ static INDICATORS: LazyLock<Vec<(IndicatorKind, Regex)>> = LazyLock::new(|| {
         (
             IndicatorKind::Url,
             r(
-                r"(?:https?://|www\.)[^\s,，。!！?？)）]+|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|cn|top|xyz|net|cc|vip|me|io|org|info|site|online|shop|app|link|icu|club)(?:/[^\s,，。]*)?",
+                r"(?:https?://|www\.)[^\s,，。!！?？)）]+|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|cn|top|xyz|net|cc|vip|me|io|org|info|site|online|shop|app|link|icu|club|pw|tk|ml|ga|cfd|cf|gq|ren|wang|ltd|cyou|sbs|bond|work|live|fun|biz)(?:/[^\s,，。]*)?",
             ),
         ),
         (IndicatorKind::Phone, r(r"(?:^|\D)(1[3-9]\d{9})(?:\D|$)")),
@@ -270,6 +270,51 @@ fn host(url: &str) -> &str {
     rest.split(['/', '?', '#', ':']).next().unwrap_or(rest)
 }
 
+/// Labels of a domain that name nothing: suffixes and `www`.
+const GENERIC_LABELS: &[&str] = &["com", "net", "org", "cn", "hk", "co", "gov", "edu", "www"];
+
+/// A host as it reads: digits and letters that pass for others (`1`, `l` for `i`, `0` for `o`,
+/// `rn` for `m`, `vv` for `w`) become the letter they pass for.
+fn skeleton(host: &str) -> String {
+    host.replace("rn", "m")
+        .replace("vv", "w")
+        .chars()
+        .map(|c| match c {
+            '1' | 'l' => 'i',
+            '0' => 'o',
+            c => c,
+        })
+        .collect()
+}
+
+/// Whether a host that is not on an official domain spells an official name: a label of an
+/// official domain (`weixin`, `qq`, `tenpay` …) among its own, or an official domain in front of a
+/// foreign one. Phishing pages read this way — `weixin-qq.com`, `wx.qq.com.jiefeng.cc`,
+/// `weixln.com` — because the registrable domain is the part people do not read: "主域名在最右侧
+/// … secure.bank.com.verify-login.cn 的主域是 verify-login.cn", "将字母替换为相似字符,如“0”冒充
+/// “O”,“l”冒充“1”", "品牌拼接与假子域名:如 abc-bank-security.com 或 login.bank.com.attacker.com"
+/// (hans-zh-ngyule.com, news-20260204-1046-2142). Short names (`qq`, `wx`) count only as a whole
+/// label or hyphenated part, so `wxyz.com` is nobody's.
+fn imitates(host: &str, official: &[String]) -> bool {
+    let read = skeleton(host);
+    let parts: Vec<&str> = read
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|p| !p.is_empty())
+        .collect();
+    official
+        .iter()
+        .flat_map(|d| d.rsplit('.').skip(1))
+        .filter(|label| !GENERIC_LABELS.contains(label))
+        .any(|label| {
+            let name = skeleton(label);
+            if name.len() >= 4 {
+                read.contains(&name)
+            } else {
+                parts.contains(&name.as_str())
+            }
+        })
+}
+
 /// What a signal quotes: its text, or the pattern whose first match it is (quoted when shown).
 #[derive(Clone)]
 enum Evidence {
@@ -321,6 +366,9 @@ pub fn detect(
         }
     }
     let indicators = indicators(text);
+    // A link whose own name imitates an official one weighs as much as `scam_at`: nobody writes
+    // `weixin-qq.com` but the page's maker. Other links claiming to be official weigh the signal's.
+    let mut lookalike_weight = None;
     if let Some(s) = settings.lookalike_link {
         // Asked only of a message that names a link (most do not).
         let claims_official = std::cell::LazyCell::new(|| {
@@ -335,10 +383,17 @@ pub fn detect(
                 .official_domains
                 .iter()
                 .any(|d| h == d || h.ends_with(&format!(".{d}")));
-            let looks = settings.link_claims.iter().any(|c| h.contains(c.as_str()));
-            if !official && (looks || *claims_official) {
+            if official {
+                continue;
+            }
+            if imitates(h, &settings.official_domains) {
                 hit[s] = Some(Evidence::Text(ind.value.clone()));
+                lookalike_weight = Some(settings.scam_at.max(catalog.signals[s].weight));
                 break;
+            }
+            let looks = settings.link_claims.iter().any(|c| h.contains(c.as_str()));
+            if hit[s].is_none() && (looks || *claims_official) {
+                hit[s] = Some(Evidence::Text(ind.value.clone()));
             }
         }
     }
@@ -375,8 +430,9 @@ pub fn detect(
     let mut fee_mentioned = false;
     for (s, evidence) in hit.into_iter().enumerate() {
         let def = &catalog.signals[s];
-        let weight = match learned_weight {
-            Some(w) if Some(s) == settings.learned => w,
+        let weight = match (learned_weight, lookalike_weight) {
+            (Some(w), _) if Some(s) == settings.learned => w,
+            (_, Some(w)) if Some(s) == settings.lookalike_link => w,
             _ => def.weight,
         };
         if weight <= 0.0 || (def.generic && !on_topic) {
@@ -489,6 +545,36 @@ mod tests {
                     .collect();
                 proptest::prop_assert_eq!(read, captured(*kind, &text), "{:?} in {:?}", kind, text);
             }
+        }
+    }
+
+    #[test]
+    fn a_host_spelling_an_official_name_imitates_it() {
+        let official: Vec<String> = ["weixin.qq.com", "qq.com", "tenpay.com", "wechat.com"]
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        for host in [
+            "weixin-qq.com",
+            "wx.qq.com.jiefeng-center.cc",
+            "weixin.qq.com.safe-check.xyz",
+            "qq-safe-center.net",
+            "tenpay-refund.top",
+            "weixln.com",
+            "we1xin.cn",
+            "wechat-verify-login.com",
+        ] {
+            assert!(imitates(host, &official), "{host}");
+        }
+        for host in [
+            "taobao.com",
+            "wxyz.com",
+            "qqq.top",
+            "example.com",
+            "t.cn",
+            "bank-of-china.com",
+        ] {
+            assert!(!imitates(host, &official), "{host}");
         }
     }
 

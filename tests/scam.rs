@@ -319,6 +319,22 @@ fn every_fraud_family_is_named_by_its_signal() {
             "您的微信需要二次实名认证 请点击链接完成 否则冻结",
         ),
         ("link_lure", "【ETC】认证已失效 请点击 etc-renz.top 办理"),
+        ("link_lure", "您的积分今晚清零 打开 jf-duihuan.top 马上兑换"),
+        // The code sent to your phone and wanted back; your number filled in for theirs.
+        ("code_request", "验证码会发到你手机上 收到转给我一下"),
+        ("code_request", "我登录时填的你的手机号 等下那个验证码给我"),
+        (
+            "code_request",
+            "Hey a code went to your phone, what does it say?",
+        ),
+        // Pay first to get money back; a "safe account"; top up when the credit is short.
+        ("after_fee", "我们团队可以帮你追回被骗的钱 先交2000定金"),
+        ("after_fee", "你把钱转到安全账户 核查完就退给你"),
+        ("after_fee", "信用分不足 需要充值500提升后才能出款"),
+        ("account_rental", "不用密码 扫码登录就行 一天50"),
+        ("account_rental", "帮忙接码 一条5块 日结"),
+        ("task_job_lure", "抖音点赞 一个赞2元 当天结算"),
+        ("task_job_lure", "足不出户 日赚300 宝妈学生都能做"),
     ];
     for (signal, msg) in cases {
         let a = e.analyze(msg);
@@ -353,6 +369,10 @@ fn every_fraud_family_is_named_by_its_signal() {
         "转账1000元选了24小时后才能到账 明天就到",
         "返利满10元才能提现 我现在才8块",
         "我收到一条简讯 说我的包裹到了",
+        "肯德基招兼职 时薪22元 到店面试",
+        "验证码已发送到您的手机 请勿告诉他人",
+        "会员明天到期 请在App里续费",
+        "我把微信借给我妈用了几天",
     ] {
         let a = e.analyze(msg);
         assert_eq!(
@@ -388,4 +408,41 @@ fn the_family_named_is_the_scheme_not_the_models_likeness() {
     assert!(family.explain.zh.contains("验证码"));
     // Nothing fired: no family.
     assert!(e.analyze("明天几点开会").scam.family(e.catalog()).is_none());
+}
+
+#[test]
+fn a_link_that_spells_an_official_name_is_a_scam_on_its_own() {
+    // The registrable domain is what counts: an official name in front of a foreign domain, or
+    // spelt with look-alike digits, is the page's maker's doing; official domains are not.
+    let e = engine();
+    let cases: &[(&str, bool)] = &[
+        ("请登录 weixin.qq.com.zhanghao-anquan.top 完成验证", true),
+        ("账号异常 访问 http://wx.qq.com.jiedong.vip 处理", true),
+        (
+            "Log in at wechat-account-check.net to keep your account",
+            true,
+        ),
+        ("零钱提现失败 请到 tenpay-kefu.xyz 重新提交", true),
+        ("领取红包封面 we1xin-fengmian.cn", true),
+        ("公众号文章 https://mp.weixin.qq.com/s/abc 写得不错", false),
+        ("财付通官网 tenpay.com 可以查交易", false),
+        ("腾讯云 tencentcloud.com 的发票怎么开", false),
+    ];
+    for &(msg, imitation) in cases {
+        let a = e.analyze(msg);
+        let named: Vec<&str> = a.scam.signals.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            named.contains(&"lookalike_link"),
+            imitation,
+            "{msg}: {named:?}"
+        );
+        assert_eq!(
+            a.scam.verdict == Verdict::Scam,
+            imitation,
+            "{msg}: {named:?}"
+        );
+    }
+    // Asked about, it is a question.
+    let a = e.analyze("有人发我 wechat-help-center.net 这个网站是真的吗");
+    assert_ne!(a.scam.verdict, Verdict::Scam, "{:?}", a.scam.signals);
 }
