@@ -188,6 +188,10 @@ struct IntentDoc {
     /// A word of the message kept for the flow's texts (`{platform}`: the app the user names).
     #[serde(default)]
     capture: Option<CaptureDoc>,
+    /// The contract intent (DESIGN.md) this finer one is reported as, in classify, eval and
+    /// the API's `intent` (`scam_victim` counts as `report_scam`).
+    #[serde(default)]
+    counts_as: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +328,8 @@ pub struct Intent {
     /// Intents whose messages said in this flow are its follow-ups when one applies.
     pub absorbs: Vec<String>,
     pub capture: Option<Capture>,
+    /// The contract intent it is reported as, when it is a finer one of the catalog's own.
+    pub counts_as: Option<String>,
 }
 
 /// A word of a message kept in a slot when the intent's flow is entered; its texts say it as
@@ -623,6 +629,14 @@ impl Catalog {
     pub fn intent(&self, id: &str) -> Option<&Intent> {
         self.intents.iter().find(|i| i.id == id)
     }
+
+    /// The contract intent (DESIGN.md) an intent of the catalog is reported as: itself, or the
+    /// one a finer intent `counts_as`.
+    pub fn public_id<'a>(&'a self, id: &'a str) -> &'a str {
+        self.intent(id)
+            .and_then(|i| i.counts_as.as_deref())
+            .unwrap_or(id)
+    }
 }
 
 /// Accumulates the files into one catalog, recording every problem on the way.
@@ -819,6 +833,7 @@ impl Builder {
                 courtesy: i.courtesy,
                 absorbs: i.absorbs,
                 capture,
+                counts_as: i.counts_as,
             });
         }
         for s in doc.signal {
@@ -1045,6 +1060,19 @@ impl Builder {
             .flat_map(|i| i.absorbs.iter().map(move |a| (i.id.clone(), a.clone())))
             .filter(|(_, a)| !self.intents.iter().any(|x| &x.id == a))
             .collect();
+        let contract: Vec<(String, String)> = self
+            .intents
+            .iter()
+            .filter_map(|i| Some((i.id.clone(), i.counts_as.clone()?)))
+            .filter(|(_, c)| !REQUIRED_INTENTS.contains(&c.as_str()))
+            .collect();
+        for (id, c) in contract {
+            self.err(
+                ALL,
+                &format!("intent `{id}`"),
+                format!("counts as `{c}`, which is not one of the contract's intents (DESIGN.md)"),
+            );
+        }
         for (id, a) in unknown {
             self.err(
                 ALL,

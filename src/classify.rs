@@ -83,7 +83,7 @@ fn classify_line(engine: &Engine, n: usize, line: &[u8], out: &mut Vec<u8>) -> b
                 &mut *out,
                 &Out {
                     text: &a.redacted,
-                    intent: &a.intent.intent,
+                    intent: engine.catalog().public_id(&a.intent.intent),
                     confidence: (a.intent.confidence * 1000.0).round() / 1000.0,
                     lang: a.lang.map(|l| l.code()),
                     scam: &a.scam,

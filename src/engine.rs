@@ -450,7 +450,8 @@ impl Engine {
             reply: Reply {
                 text,
                 choices,
-                intent,
+                intent: c.public_id(&intent).to_owned(),
+                flow: intent.clone(),
                 confidence: a.intent.confidence,
                 notices,
                 urgent,

@@ -132,7 +132,7 @@ pub fn score(engine: &Engine, lines: &[Labelled]) -> Scores {
     for l in lines {
         let a = engine.analyze(&l.text);
         if let Some(want) = &l.intent {
-            let got = a.intent.intent.clone();
+            let got = engine.catalog().public_id(&a.intent.intent).to_owned();
             if a.intent.confidence >= DEFLECT_AT {
                 s.confident += 1;
                 confident_ok += usize::from(&got == want);

@@ -20,7 +20,11 @@ pub struct ChoiceOut {
 pub struct Reply {
     pub text: String,
     pub choices: Vec<ChoiceOut>,
+    /// The contract intent (DESIGN.md).
     pub intent: String,
+    /// The catalog's own, finer intent whose flow answered (`scam_victim` for `report_scam`,
+    /// `other_platform` for `out_of_scope`); the same as `intent` for most.
+    pub flow: String,
     pub confidence: f32,
     /// Warnings, most urgent first: recorded / secret / fee, then the standing safety promise and
     /// the reminder that the app's page wins.

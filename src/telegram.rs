@@ -584,7 +584,12 @@ async fn group(
         }
     };
     let verdict = analysis.scam.verdict;
-    let intent = Some(analysis.intent.intent.clone());
+    let intent = Some(
+        s.engine()
+            .catalog()
+            .public_id(&analysis.intent.intent)
+            .to_owned(),
+    );
     if verdict != Verdict::Scam {
         return Ok((intent, Some(verdict.name())));
     }

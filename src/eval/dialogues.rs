@@ -430,7 +430,7 @@ fn check(
     if let Some(want) = &e.intent {
         verdict(
             "intent",
-            want.admits(&r.intent),
+            want.admits(&r.intent) || want.admits(&r.flow),
             want.shown(),
             r.intent.clone(),
         );
