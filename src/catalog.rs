@@ -152,6 +152,10 @@ struct DialogueDoc {
     /// with choices, the step is shown again instead of "out of scope".
     #[serde(default)]
     stay: Vec<String>,
+    /// A message that asks something (`吗`, `怎么`, `?`, `how`…): in report mode a clean one is
+    /// the person's question, answered, not recorded as the scam.
+    #[serde(default)]
+    question: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -767,9 +771,18 @@ impl Builder {
                 learned: None,
             });
         }
-        for p in doc.dialogue.unwrap_or_default().stay {
+        let dialogue = doc.dialogue.unwrap_or_default();
+        for p in dialogue.stay {
             self.pats
                 .push((p, Owner::Stay, file.into(), "[dialogue] stay".into()));
+        }
+        for p in dialogue.question {
+            self.pats.push((
+                p,
+                Owner::Question,
+                file.into(),
+                "[dialogue] question".into(),
+            ));
         }
         for i in doc.intent {
             let entry = format!("intent `{}`", i.id);
@@ -1125,7 +1138,7 @@ impl Builder {
                 Ok(c) => {
                     let set = &mut sets[usize::from(matches!(
                         owner,
-                        Owner::Route(_) | Owner::Topic(_) | Owner::Stay
+                        Owner::Route(_) | Owner::Topic(_) | Owner::Stay | Owner::Question
                     ))];
                     set.0.push(c);
                     set.1.push(p.into());

@@ -248,8 +248,9 @@ impl Engine {
         let c = &self.catalog;
         let mut st = state.clone();
         st.awaiting_secret = a.expects;
-        // Only what the user writes tells their language: `back`, `menu` or `2` do not.
-        if !st.lang_locked && mv == Move::Free {
+        // Only what the user writes tells their language: `back`, `menu` or `2` do not, unless
+        // nothing else has yet.
+        if !st.lang_locked && (mv == Move::Free || st.lang.is_none()) {
             if let Some(l) = a.lang {
                 st.lang = Some(l);
             }
@@ -319,7 +320,17 @@ impl Engine {
                         Some(Step::To(next, _)) => next,
                         _ => self.entry(VICTIM),
                     }
-                } else if st.awaiting_report && is_the_report(route().is_some(), a) {
+                } else if self.absorbed_here(&st, &it.intent) && route().is_some() {
+                    // The flow the user is in takes the message as its own (a victim telling
+                    // more of the scam); what the scam said is still recorded when it is one.
+                    report = a.scam.verdict == Verdict::Scam;
+                    routed = true;
+                    match route() {
+                        Some(Step::To(next, _)) => next,
+                        _ => st.node.clone().unwrap_or_else(|| "menu".into()),
+                    }
+                } else if st.awaiting_report && is_the_report(route().is_some() || self.asks(a), a)
+                {
                     report = true;
                     reasons = true;
                     "report_recorded".into()
@@ -494,8 +505,7 @@ impl Engine {
             }
         }
         let fired = |r: usize| hit[r] || c.routes[r].topic.is_some_and(|t| topics[t]);
-        let absorbed =
-            confident && here_flow.is_some_and(|f| c.intents[f].absorbs.contains(&a.intent.intent));
+        let absorbed = confident && self.absorbed_here(st, &a.intent.intent);
         if absorbed {
             if let Some(step) = self.take(here, here_flow, false, &fired) {
                 return Some(step);
@@ -562,6 +572,25 @@ impl Engine {
             Some((_, r)) => Some(Step::To(r.next.clone(), r.intent)),
             None => stays.then_some(Step::Here),
         }
+    }
+
+    /// Whether the message asks a question (`[dialogue] question`): a clean one is the
+    /// person's own, not the scam they were asked to paste.
+    fn asks(&self, a: &Analysis) -> bool {
+        let c = &self.catalog;
+        c.route_patterns
+            .matches(&a.text)
+            .iter()
+            .any(|&p| c.route_patterns.owner[p] == Owner::Question)
+    }
+
+    /// Whether the flow of the node the user is at absorbs messages for `intent`.
+    fn absorbed_here(&self, st: &State, intent: &str) -> bool {
+        let c = &self.catalog;
+        st.node
+            .as_deref()
+            .and_then(|h| self.flow_of(h))
+            .is_some_and(|f| c.intents[f].absorbs.iter().any(|x| x == intent))
     }
 
     /// The intent whose flow a node belongs to: the one whose entry the node's id begins with.

@@ -151,9 +151,19 @@ pub fn fuse(
             .filter(|(_, q)| *q >= MODEL_PICKS)
             .max_by(|a, b| a.1.total_cmp(&b.1))
     };
-    let Some((intent, confidence)) = chosen else {
+    let Some((mut intent, confidence)) = chosen else {
         return ranked;
     };
+    // The model knows the contract's intents; a finer one of the catalog that the patterns
+    // raised and that counts as the model's choice is what it meant (`other_platform` for a
+    // QQ question the model calls `out_of_scope`).
+    if let Some(finer) = ranked
+        .ranked
+        .iter()
+        .find(|c| c.intent != intent && catalog.public_id(&c.intent) == intent)
+    {
+        intent = finer.intent.clone();
+    }
     let because: std::sync::Arc<str> = format!(
         "model: close to messages about {intent} ({:.0}%)",
         confidence * 100.0

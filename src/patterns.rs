@@ -55,6 +55,8 @@ pub enum Owner {
     Topic(usize),
     /// `[dialogue] stay`: the message asks how to go on from where the user is.
     Stay,
+    /// `[dialogue] question`: the message asks something.
+    Question,
 }
 
 /// One pattern parsed and compiled, not yet numbered into the catalog's tables.
