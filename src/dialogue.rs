@@ -37,6 +37,8 @@ pub struct State {
     /// The last message named a secret without giving it (`验证码是`): a number in the next one
     /// is read as that secret, so a code split over two messages is still redacted.
     pub awaiting_secret: Option<SecretKind>,
+    /// The user writes traditional characters (or Cantonese): Chinese replies are converted.
+    pub traditional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

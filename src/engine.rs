@@ -15,7 +15,7 @@ use crate::dialogue::{self, Command, Move, State};
 use crate::guard::{self, SecretKind};
 use crate::intent::{self, IntentResult};
 use crate::model::{self, Model, ModelError, Models};
-use crate::normalize::detect_lang;
+use crate::normalize::{detect_lang, detect_traditional};
 use crate::reply::{ChoiceOut, Reply};
 use crate::scam::{self, Indicator, ScamResult, Verdict};
 use crate::Lang;
@@ -255,6 +255,11 @@ impl Engine {
                 st.lang = Some(l);
             }
         }
+        if mv == Move::Free {
+            if let Some(t) = detect_traditional(&a.redacted, |s| traditional().convert(s)) {
+                st.traditional = t;
+            }
+        }
         let mut prefix: Option<String> = None;
         let mut report = false;
         let mut reasons = false;
@@ -449,7 +454,19 @@ impl Engine {
                 }
             }
         }
-        let (notices, urgent) = self.notices(node, a, l);
+        let (mut notices, urgent) = self.notices(node, a, l);
+        let mut choices = choices;
+        // Someone who writes traditional characters (or Cantonese) reads them back.
+        if st.traditional && l == Lang::Zh {
+            let cc = traditional();
+            text = cc.convert(&text);
+            for n in &mut notices {
+                *n = cc.convert(n);
+            }
+            for ch in &mut choices {
+                ch.label = cc.convert(&ch.label);
+            }
+        }
         let intent = answered.unwrap_or_else(|| a.intent.intent.clone());
         let deflectable = c.intent(&intent).is_some_and(|i| i.deflect)
             && (routed || node.id == self.entry(&intent))
@@ -724,6 +741,16 @@ impl Engine {
         }
         errs
     }
+}
+
+/// The converter of replies to traditional characters, built once (its dictionaries are
+/// compiled into the binary).
+fn traditional() -> &'static ferrous_opencc::OpenCC {
+    static CC: std::sync::OnceLock<ferrous_opencc::OpenCC> = std::sync::OnceLock::new();
+    CC.get_or_init(|| {
+        ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::S2t)
+            .expect("the built-in simplified-to-traditional dictionaries load")
+    })
 }
 
 /// A captured word as the user would write it: short Latin names in capitals (`qq` → `QQ`),

@@ -459,6 +459,25 @@ fn bridge(raw: &str, chars: &[(char, u32)]) -> Normalized {
 /// The language a message is written in, when it says: any Chinese character makes it Chinese;
 /// two or more Latin letters (full-width ones too) and no Chinese make it English; digits alone
 /// say nothing. Read it off the message as written, before aliases (`wechat` → `微信`).
+/// Characters only Cantonese writing uses (`俾人封咗`): its writers read traditional script.
+const CANTONESE: &[char] = &[
+    '咗', '佢', '嘅', '唔', '喺', '冇', '嘢', '啲', '睇', '攞', '嚟', '咩', '乜',
+];
+
+/// Whether Chinese text is written in traditional characters (or Cantonese): `Some(true)` when
+/// a character simplifies or is Cantonese, `Some(false)` when `simplified` (a converter to
+/// traditional) would change it, `None` when it tells nothing (no Chinese, or only characters
+/// both scripts share).
+pub fn detect_traditional(text: &str, to_traditional: impl FnOnce(&str) -> String) -> Option<bool> {
+    if !text.chars().any(is_han) {
+        return None;
+    }
+    if text.chars().any(|c| CANTONESE.contains(&c)) || fast2s::convert(text) != text {
+        return Some(true);
+    }
+    (to_traditional(text) != text).then_some(false)
+}
+
 pub fn detect_lang(text: &str) -> Option<crate::Lang> {
     let mut latin = 0;
     for c in text.chars() {

@@ -23,9 +23,9 @@ use crate::scam::Indicator;
 use crate::store::{Store, StoreError};
 use crate::Lang;
 
-/// The version of the stored state this binary writes (its first byte); it also reads versions 1
-/// and 2.
-pub const STATE_VERSION: u8 = 3;
+/// The version of the stored state this binary writes (its first byte); it also reads versions
+/// 1, 2 and 3.
+pub const STATE_VERSION: u8 = 4;
 /// Default idle time after which a conversation is forgotten: 7 days.
 pub const DEFAULT_IDLE_SECS: u64 = 7 * 24 * 3600;
 
@@ -90,13 +90,15 @@ pub fn decode_state(bytes: &[u8]) -> Option<State> {
             Ok((state, [])) => Some(state),
             _ => None,
         },
-        // Version 2 is version 3 without its last field, `awaiting_secret`: postcard writes
-        // fields in order and `None` as a zero byte.
-        (2, rest) => {
-            let mut v3 = Vec::with_capacity(rest.len() + 1);
-            v3.extend_from_slice(rest);
-            v3.push(0);
-            match postcard::take_from_bytes(&v3) {
+        // Versions 2 and 3 are version 4 without its last fields (`awaiting_secret`, then
+        // `traditional`): postcard writes fields in order, and `None` and `false` as a zero
+        // byte each.
+        (&old @ (2 | 3), rest) => {
+            let missing = usize::from(STATE_VERSION - old);
+            let mut v4 = Vec::with_capacity(rest.len() + missing);
+            v4.extend_from_slice(rest);
+            v4.resize(rest.len() + missing, 0);
+            match postcard::take_from_bytes(&v4) {
                 Ok((state, [])) => Some(state),
                 _ => None,
             }
