@@ -318,6 +318,9 @@ impl Engine {
                 // Matched at most once a turn: the report check and the flow both ask.
                 let found = std::cell::OnceCell::new();
                 let route = || found.get_or_init(|| self.route(&st, a)).clone();
+                // The flow the user is in takes the message as its own before the general
+                // answers to a secret or a scam.
+                let absorbed = self.absorbed_here(&st, &it.intent) && route().is_some();
                 if it.intent == VICTIM {
                     // The victim's steps; what the scam said is still recorded when it is one.
                     report = a.scam.verdict == Verdict::Scam;
@@ -325,22 +328,16 @@ impl Engine {
                         Some(Step::To(next, _)) => next,
                         _ => self.entry(VICTIM),
                     }
-                } else if self.absorbed_here(&st, &it.intent) && route().is_some() {
-                    // The flow the user is in takes the message as its own (a victim telling
-                    // more of the scam); what the scam said is still recorded when it is one.
-                    report = a.scam.verdict == Verdict::Scam;
-                    routed = true;
-                    match route() {
-                        Some(Step::To(next, _)) => next,
-                        _ => st.node.clone().unwrap_or_else(|| "menu".into()),
-                    }
-                } else if st.awaiting_report && is_the_report(route().is_some() || self.asks(a), a)
+                } else if !absorbed
+                    && st.awaiting_report
+                    && is_the_report(route().is_some() || self.asks(a), a)
                 {
                     report = true;
                     reasons = true;
                     "report_recorded".into()
-                } else if it.intent == "share_secret"
-                    || it.intent == "report_scam" && a.scam.verdict == Verdict::Scam
+                } else if !absorbed
+                    && (it.intent == "share_secret"
+                        || it.intent == "report_scam" && a.scam.verdict == Verdict::Scam)
                 {
                     report = a.scam.verdict == Verdict::Scam;
                     reasons = report;
@@ -349,12 +346,15 @@ impl Engine {
                     } else {
                         self.entry(&it.intent)
                     }
-                } else if forwarded && a.scam.verdict != Verdict::Clean {
+                } else if !absorbed && forwarded && a.scam.verdict != Verdict::Clean {
                     report = true;
                     reasons = true;
                     "scam_detected".into()
                 } else if let Some(step) = route() {
                     routed = true;
+                    // Taken by the flow the user is in (a victim telling more of the scam):
+                    // what the scam said is still recorded when it is one.
+                    report = absorbed && a.scam.verdict == Verdict::Scam;
                     match step {
                         Step::To(next, by) => {
                             // The model named an intent no pattern raised; the flow the user is
