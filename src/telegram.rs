@@ -40,7 +40,8 @@ const CHANNEL: &str = "telegram";
 
 /// What the bot needs besides the session.
 pub struct Tg {
-    pub session: Arc<Session>,
+    /// The session to answer with; replaced whole by a reload.
+    pub live: Arc<crate::live::Live>,
     /// Telegram user ids allowed to use /stats and /reports.
     pub admins: HashSet<u64>,
 }
@@ -293,7 +294,8 @@ async fn answer(
     lang: Lang,
     r: Option<Result<Reply, SessionError>>,
 ) -> Result<(Option<String>, Option<&'static str>), RequestError> {
-    let cat = tg.session.engine().catalog();
+    let session = tg.live.session();
+    let cat = session.engine().catalog();
     match r {
         Some(Ok(reply)) => {
             send_reply(bot, chat, &reply).await?;
@@ -365,7 +367,7 @@ async fn private(
 ) -> Result<Outcome, RequestError> {
     let chat = msg.chat.id;
     let uid = user.0.to_string();
-    let s = tg.session.clone();
+    let s = tg.live.session();
     let lang = {
         let (s, uid) = (s.clone(), uid.clone());
         off_thread(move || s.lang_known(CHANNEL, &uid))
@@ -539,7 +541,7 @@ async fn group(
     text: String,
 ) -> Result<Outcome, RequestError> {
     let chat = msg.chat.id;
-    let s = tg.session.clone();
+    let s = tg.live.session();
     let cat = s.engine().catalog();
     // Commands answer in the sender's app language; warnings in the language of the scam.
     let lang = crate::normalize::detect_lang(&text)
@@ -661,7 +663,7 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, tg: Arc<Tg>) -> Result<(), Re
     let data = q.data.as_deref().unwrap_or("");
     let uid = q.from.id.0.to_string();
     let hint = hint(q.from.language_code.as_deref());
-    let s = tg.session.clone();
+    let s = tg.live.session();
     let r = match data.split_once(':') {
         Some(("c", n)) if n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()) => {
             let n = n.to_owned();

@@ -210,7 +210,7 @@ impl Harness {
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir_path).unwrap());
         let session = Arc::new(Session::new(common::engine(), store.clone(), 3600).unwrap());
         let tg = Arc::new(Tg {
-            session: session.clone(),
+            live: Arc::new(safepath::live::Live::fixed(session.clone())),
             admins: [ADMIN].into_iter().collect(),
         });
         let bot = telegram::bot(TOKEN, Some(&base), fast_limits()).unwrap();
