@@ -620,10 +620,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let admins =
                 telegram::parse_admins(&std::env::var("SAFEPATH_ADMINS").unwrap_or_default())
                     .map_err(anyhow::Error::msg)?;
+            let admin_chat = telegram::parse_admin_chat(
+                &std::env::var("SAFEPATH_ADMIN_CHAT").unwrap_or_default(),
+            )
+            .map_err(anyhow::Error::msg)?;
             let live = session(&cli, true)?;
             let tg = Arc::new(telegram::Tg {
                 live: live.clone(),
                 admins,
+                admin_chat,
             });
             let limits = server_limits(&cli);
             let rt = runtime()?;
