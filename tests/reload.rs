@@ -290,4 +290,16 @@ async fn a_label_reaches_the_model_after_training_and_a_sighup() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert!(signals.contains(&"similar_to_known_scams"), "{caught}");
+
+    // A damaged model in the data directory is refused with its reason; the one loaded stays.
+    std::fs::write(data.join("model").join("scam.bin"), b"not a model").unwrap();
+    let (status, refused) = s.post("/v1/admin/reload", json!({})).await;
+    assert_eq!(status, 422, "{refused}");
+    let msg = refused["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("scam.bin"), "{msg}");
+    assert_eq!(s.engine().await, (after.0.clone(), 1));
+    let (_, still_caught) = s
+        .post("/v1/tickets", json!({"id": "T-2", "text": UNSEEN}))
+        .await;
+    assert_eq!(still_caught["scam"]["verdict"], "scam");
 }
