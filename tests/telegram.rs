@@ -957,6 +957,89 @@ async fn the_bot_binary_logs_no_secret_even_at_trace() {
     }
 }
 
+/// The bot binary reloads its catalog on SIGHUP: a broken one is refused (said on stderr) and
+/// the bot answers on with the old one; a fixed one with new words is used from then on.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_binary_reloads_its_catalog_on_sighup() {
+    let (fake, base) = start_fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let intents = dir.path().join("intents");
+    std::fs::create_dir_all(&intents).unwrap();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/intents")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
+    }
+    let rewrite = |file: &str, from: &str, to: &str| {
+        let path = intents.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    let log = dir.path().join("bot.log");
+    let (mut child, h) = spawn_bot(
+        fake,
+        &base,
+        &dir.path().join("data"),
+        &[("SAFEPATH_INTENTS", intents.to_str().unwrap())],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    h.wait_for(|i| i.calls.iter().filter(|c| c.0 == "setmycommands").count() == 2)
+        .await;
+    let hup = || {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    // The help text, asked for until it shows `marker` (a reload takes a moment).
+    let help_shows = |marker: &'static str| {
+        let h = &h;
+        async move {
+            for _ in 0..100 {
+                let n = h.calls("sendmessage").len();
+                h.private(21, "zh-hans", "/help");
+                let sent = h.sent(n + 1).await;
+                if text_of(&sent[n]).contains(marker) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            false
+        }
+    };
+    assert!(help_shows("直接用一句话").await);
+
+    rewrite("deletion.toml", "'注销|销号", "'(注销|销号");
+    rewrite(
+        "common.toml",
+        "zh = \"\"\"直接用一句话",
+        "zh = \"\"\"【新】直接用一句话",
+    );
+    hup();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&std::fs::read(&log).unwrap()).contains("reload refused") {
+        assert!(std::time::Instant::now() < deadline, "no refusal logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logged = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).to_string();
+    assert!(logged.contains("deletion.toml"), "{logged}");
+    let n = h.calls("sendmessage").len();
+    h.private(21, "zh-hans", "/help");
+    let sent = h.sent(n + 1).await;
+    assert!(
+        !text_of(&sent[n]).contains("【新】"),
+        "the old catalog answers on"
+    );
+
+    rewrite("deletion.toml", "'(注销|销号", "'注销|销号");
+    hup();
+    assert!(help_shows("【新】").await, "the fixed catalog is in use");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// SIGTERM while the Bot API hangs a long poll once took 19 s (and not within 12 s in three more
 /// tries). With a 2 s deadline the bot exits within twice that and a little.
 #[tokio::test(flavor = "multi_thread")]
