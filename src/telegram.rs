@@ -915,7 +915,11 @@ async fn group_command(
                     .flatten();
                 if GuardMode::parse(mode.as_deref()) == GuardMode::On {
                     if let Some(target) = msg.reply_to_message() {
-                        bot.delete_message(chat, target.id).await?;
+                        // Labelled either way: a bot without the right to delete only says so
+                        // in the log.
+                        if let Err(e) = bot.delete_message(chat, target.id).await {
+                            tracing::warn!(error = %e, "a message labelled scam could not be deleted");
+                        }
                     }
                 }
             }
@@ -1035,8 +1039,14 @@ async fn on_admin_button(
             let (Ok(group), Ok(member)) = (group.parse::<i64>(), member.parse::<u64>()) else {
                 return Ok(());
             };
-            bot.ban_chat_member(ChatId(group), UserId(member)).await?;
-            send_text(bot, here, cat.text("admin_banned", lang)).await?;
+            let id = match bot.ban_chat_member(ChatId(group), UserId(member)).await {
+                Ok(_) => "admin_banned",
+                Err(e) => {
+                    tracing::warn!(error = %e, "banning a sender failed");
+                    "unavailable"
+                }
+            };
+            send_text(bot, here, cat.text(id, lang)).await?;
         }
         _ => {}
     }

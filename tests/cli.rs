@@ -288,6 +288,24 @@ fn training_with_labels_refuses_models_worse_on_the_gate() {
     assert!(!data.join("model").exists(), "nothing installed");
 }
 
+/// A running server holds a sled data directory: `train --with-labels` says to pass its reports
+/// as a file instead.
+#[test]
+fn training_with_labels_from_a_held_data_directory_says_what_to_do() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let _held = SledStore::open(&data).unwrap();
+    let out = safepath(&data)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["train", "--with-labels", "--gate"])
+        .arg(d.path().join("gate.jsonl"))
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("in use by another safepath process"), "{err}");
+    assert!(err.contains("--labels FILE"), "{err}");
+}
+
 #[test]
 fn a_foreign_data_directory_is_refused() {
     let d = tempfile::tempdir().unwrap();
