@@ -271,7 +271,7 @@ impl Live {
                 v.models = models;
                 v.loaded_at = now();
                 v.reloads += 1;
-                tracing::warn!(version = %v.version, models = %v.models, "reloaded the catalog and models");
+                tracing::info!(version = %v.version, models = %v.models, "reloaded the catalog and models");
                 Ok(v.clone())
             }
             Err(e) => {
@@ -309,10 +309,13 @@ pub fn reload_on_sighup(live: Arc<Live>) {
         while hup.recv().await.is_some() {
             let live = live.clone();
             // Errors are logged by `reload`; the old engine stays.
-            let _ = crate::session::off_thread(move || {
-                if let Err(e) = live.reload() {
-                    eprintln!("safepath: reload refused: {e}");
-                }
+            // Said on stderr whatever the log filter: the operator who sent the signal reads it.
+            let _ = crate::session::off_thread(move || match live.reload() {
+                Ok(v) => eprintln!(
+                    "safepath: reloaded; engine {} (models: {})",
+                    v.version, v.models
+                ),
+                Err(e) => eprintln!("safepath: reload refused: {e}"),
             })
             .await;
         }

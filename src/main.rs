@@ -179,7 +179,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ReportsCommand {
-    /// Write the reports to stdout.
+    /// Write the reports, each with the team's label, to stdout.
     Export {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
@@ -187,7 +187,8 @@ enum ReportsCommand {
         #[arg(long)]
         since: Option<String>,
     },
-    /// Counts by day, signal and verdict, and the most named contacts.
+    /// Counts by day, signal and verdict, the most named contacts, the team's labels and the
+    /// detector's precision on the labelled reports.
     Stats {
         #[arg(long)]
         since: Option<String>,
