@@ -1,5 +1,6 @@
-//! The HTTP frontend for support desks (axum): tickets, conversations, reports, health, metrics,
-//! the OpenAPI document and the team's reports page. A thin adapter: every answer comes from the
+//! The HTTP frontend for support desks (axum): tickets, conversations, reports and the team's
+//! labels on them, health, metrics, reloading the catalog and models, the OpenAPI document and
+//! the team's reports page. A thin adapter: every answer comes from the
 //! shared [`Session`]; this module only translates HTTP to it and back.
 //!
 //! Errors always have the shape `{"error": {"code", "message"}}`; codes are stable.
@@ -22,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::live::{Live, ReloadError};
 use crate::reply::Reply;
-use crate::report::{self, Report};
+use crate::report::{self, Label, LabelKind, Labelled};
 use crate::scam::ScamResult;
 use crate::session::{now, off_thread, Session, SessionError};
 use crate::store::{Store, StoreError};
@@ -57,7 +59,8 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 
 /// What the routes share.
 pub struct Api {
-    session: Arc<Session>,
+    /// The session to answer with; replaced whole by a reload.
+    live: Arc<Live>,
     /// SHA-256 of the bearer token, compared in constant time.
     token: [u8; 32],
     /// The reports page's last figures and when they were counted. Held while they are
@@ -68,14 +71,24 @@ pub struct Api {
 impl Api {
     /// `token` must be non-empty: every route but /healthz and /metrics requires it.
     pub fn new(session: Arc<Session>, token: &str) -> Result<Api, String> {
+        Api::with_live(Arc::new(Live::fixed(session)), token)
+    }
+
+    /// An API whose catalog and models `POST /v1/admin/reload` (or SIGHUP) can replace.
+    pub fn with_live(live: Arc<Live>, token: &str) -> Result<Api, String> {
         if token.trim().is_empty() {
             return Err("SAFEPATH_API_TOKEN is empty; set it to a long random string".into());
         }
         Ok(Api {
-            session,
+            live,
             token: Sha256::digest(token.as_bytes()).into(),
             dashboard: Mutex::new(None),
         })
+    }
+
+    /// The session for one request.
+    fn session(&self) -> Arc<Session> {
+        self.live.session()
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -257,11 +270,11 @@ async fn tickets(State(api): Shared, Body(t): Body<TicketIn>) -> Result<Json<Tic
     };
     // Most tickets need no store: answered here, a few microseconds of work, without the
     // hand-off to a blocking thread (which cost more than the answer).
-    if let Some(reply) = api.session.ticket_without_store(&t.id, &t.text, t.lang) {
+    if let Some(reply) = api.session().ticket_without_store(&t.id, &t.text, t.lang) {
         return Ok(out(t.id, reply?));
     }
     blocking(move || {
-        let reply = api.session.ticket(&t.id, &t.text, t.lang)?;
+        let reply = api.session().ticket(&t.id, &t.text, t.lang)?;
         Ok(out(t.id, reply))
     })
     .await
@@ -276,7 +289,7 @@ struct MessageIn {
 
 async fn messages(State(api): Shared, Body(m): Body<MessageIn>) -> Result<Json<Reply>, ApiError> {
     check_id("user", &m.user)?;
-    blocking(move || Ok(Json(api.session.turn("api", &m.user, &m.text, false)?))).await
+    blocking(move || Ok(Json(api.session().turn("api", &m.user, &m.text, false)?))).await
 }
 
 async fn forget_user(
@@ -294,7 +307,7 @@ async fn forget_user(
     })?;
     check_id("user", &user)?;
     blocking(move || {
-        api.session.forget("api", &user)?;
+        api.session().forget("api", &user)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -338,7 +351,7 @@ async fn post_report(
         return Err(ApiError::invalid("`note` must be at most 4096 bytes"));
     }
     blocking(move || {
-        let s = &api.session;
+        let s = &api.session();
         let a = s.analyze(&r.text);
         // A note is free text too: it is redacted like any message.
         let note = r.note.map(|n| s.engine().analyze(&n).redacted);
@@ -376,7 +389,7 @@ struct ReportsQuery {
 
 #[derive(Serialize)]
 struct ReportsOut {
-    reports: Vec<Report>,
+    reports: Vec<Labelled>,
     /// Pass as `after` for the next page; null when this page is the last.
     next: Option<u64>,
 }
@@ -407,13 +420,86 @@ async fn get_reports(
     };
     blocking(move || {
         let reports = api
-            .session
+            .session()
             .store()
-            .reports(q.after.unwrap_or(0), since, limit)?;
+            .labelled_reports(q.after.unwrap_or(0), since, limit)?;
         let next = (reports.len() == limit)
-            .then(|| reports.last().map(|r| r.id))
+            .then(|| reports.last().map(|r| r.report.id))
             .flatten();
         Ok(Json(ReportsOut { reports, next }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelIn {
+    label: LabelKind,
+    #[serde(default)]
+    note: Option<String>,
+    /// Who labels (an agent's name); stored only as a salted hash. Default: `api`.
+    #[serde(default)]
+    by: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LabelOut {
+    id: u64,
+    label: Label,
+}
+
+/// A report id from the path: digits, or a refusal in the API's shape.
+fn report_id(id: Result<Path<String>, PathRejection>) -> Result<u64, ApiError> {
+    id.ok()
+        .and_then(|Path(id)| id.parse::<u64>().ok())
+        .ok_or_else(|| ApiError::invalid("the report id in the path must be a number"))
+}
+
+async fn label_report(
+    State(api): Shared,
+    id: Result<Path<String>, PathRejection>,
+    Body(l): Body<LabelIn>,
+) -> Result<Json<LabelOut>, ApiError> {
+    let id = report_id(id)?;
+    if l.note.as_ref().is_some_and(|n| n.len() > 4096) {
+        return Err(ApiError::invalid("`note` must be at most 4096 bytes"));
+    }
+    let by = l.by.unwrap_or_else(|| "api".into());
+    check_id("by", &by)?;
+    blocking(move || {
+        let s = api.session();
+        let label = Label {
+            label: l.label,
+            by: s.user_key("label", &by),
+            time: now(),
+            // Free text: redacted like any message.
+            note: l.note.map(|n| s.engine().analyze(&n).redacted),
+        };
+        if !s.store().set_label(id, &label)? {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_report",
+                format!("there is no report {id}"),
+            ));
+        }
+        Ok(Json(LabelOut { id, label }))
+    })
+    .await
+}
+
+async fn reload(State(api): Shared) -> Result<Json<crate::live::Version>, ApiError> {
+    blocking(move || {
+        api.live.reload().map(Json).map_err(|e| match e {
+            ReloadError::NoSource => {
+                ApiError::new(StatusCode::CONFLICT, "reload_unavailable", e.to_string())
+            }
+            ReloadError::Store(s) => s.into(),
+            e => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reload_refused",
+                e.to_string(),
+            ),
+        })
     })
     .await
 }
@@ -425,7 +511,7 @@ pub struct Dashboard {
     today: report::Stats,
     week: report::Stats,
     month: report::Stats,
-    latest: Vec<Report>,
+    latest: Vec<Labelled>,
 }
 
 impl Dashboard {
@@ -442,11 +528,11 @@ impl Dashboard {
         let mut latest = VecDeque::with_capacity(DASHBOARD_LATEST + 1);
         let mut after = 0;
         loop {
-            let reports = store.reports(after, month, page)?;
+            let reports = store.labelled_reports(after, month, page)?;
             for r in &reports {
                 for (tally, from) in tallies.iter_mut().zip([today, week, month]) {
-                    if r.time >= from {
-                        tally.add(r);
+                    if r.report.time >= from {
+                        tally.add_labelled(r);
                     }
                 }
             }
@@ -457,7 +543,7 @@ impl Dashboard {
                 latest.push_back(r.clone());
             }
             match reports.last() {
-                Some(last) if reports.len() == page => after = last.id,
+                Some(last) if reports.len() == page => after = last.report.id,
                 _ => break,
             }
         }
@@ -480,7 +566,7 @@ async fn dashboard(State(api): Shared) -> Result<Json<Arc<Dashboard>>, ApiError>
             }
         }
         let d = Arc::new(Dashboard::count(
-            api.session.store(),
+            api.session().store(),
             now(),
             DASHBOARD_PAGE,
         )?);
@@ -491,7 +577,7 @@ async fn dashboard(State(api): Shared) -> Result<Json<Arc<Dashboard>>, ApiError>
 }
 
 async fn healthz(State(api): Shared) -> Response {
-    match blocking(move || Ok(api.session.store().health()?)).await {
+    match blocking(move || Ok(api.session().store().health()?)).await {
         Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),
         Err(e) => e.into_response(),
     }
@@ -503,7 +589,7 @@ async fn metrics(State(api): Shared) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        api.session.metrics().render(),
+        api.live.render_metrics(),
     )
 }
 
@@ -602,7 +688,7 @@ async fn observe(State(api): Shared, req: Request, next: Next) -> Response {
         )
         .into_response(),
     };
-    api.session
+    api.session()
         .metrics()
         .request(&route, resp.status().as_u16(), start.elapsed());
     resp
@@ -615,6 +701,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/messages", post(messages))
         .route("/v1/users/{user}", delete(forget_user))
         .route("/v1/reports", post(post_report).get(get_reports))
+        .route("/v1/reports/{id}/label", post(label_report))
+        .route("/v1/admin/reload", post(reload))
         .route("/v1/dashboard", get(dashboard))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
@@ -777,6 +865,7 @@ async fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Report;
     use crate::scam::{Indicator, IndicatorKind, Signal, Verdict};
     use crate::store::SledStore;
 
@@ -831,7 +920,7 @@ mod tests {
             assert_eq!(d.month, report::stats(&from(today - 29 * 86_400), 10));
             assert!(d.month.total < all.len(), "older reports are left out");
             let newest: Vec<u64> = all.iter().rev().take(20).map(|r| r.id).collect();
-            let latest: Vec<u64> = d.latest.iter().map(|r| r.id).collect();
+            let latest: Vec<u64> = d.latest.iter().map(|r| r.report.id).collect();
             assert_eq!(latest, newest, "page {page}");
         }
     }

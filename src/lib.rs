@@ -22,6 +22,7 @@ pub mod guard;
 pub mod http;
 pub mod intent;
 pub mod limit;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod normalize;

@@ -16,9 +16,10 @@ use safepath::catalog::Catalog;
 use safepath::corpus::{self, Corpus};
 use safepath::engine::Engine;
 use safepath::limit::Rate;
+use safepath::live::{EngineSource, Live, ModelChoice, Rebuild};
 use safepath::model::Models;
 use safepath::report;
-use safepath::session::{Session, DEFAULT_IDLE_SECS};
+use safepath::session::DEFAULT_IDLE_SECS;
 use safepath::store::{SledStore, Store};
 use safepath::training;
 
@@ -45,7 +46,8 @@ struct Cli {
     #[arg(long, global = true, env = "SAFEPATH_INTENTS")]
     intents: Option<PathBuf>,
     /// Load the learned models from this directory (what `safepath train` wrote) instead of the
-    /// ones built in; `none` runs the catalog alone.
+    /// ones built in; `none` runs the catalog alone. Unset: the models `train --with-labels`
+    /// installed in the data directory (`DATA/model`) when there are any, else the ones built in.
     #[arg(long, global = true, env = "SAFEPATH_MODEL")]
     model: Option<PathBuf>,
     /// Memory for the embedded store's page cache, in MiB.
@@ -118,9 +120,24 @@ enum Command {
     Train {
         #[arg(long, default_value = "corpus")]
         corpus: PathBuf,
-        /// Where the models are written (`model/` is the one compiled into the binary).
-        #[arg(long, default_value = "model")]
-        out: PathBuf,
+        /// Where the models are written (`model/` is the one compiled into the binary; with
+        /// --with-labels, `DATA/model`, which a running server loads on SIGHUP or
+        /// POST /v1/admin/reload).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Add the reports the team labelled (their redacted text) to the scam corpus, and
+        /// install the new models only if they are no worse on the --gate files.
+        #[arg(long)]
+        with_labels: bool,
+        /// Read the labelled reports from this file (`reports export --format jsonl`, or the
+        /// reports of GET /v1/reports one a line) instead of the store: a running server holds
+        /// the data directory.
+        #[arg(long, requires = "with_labels")]
+        labels: Option<PathBuf>,
+        /// Held-out labelled files (as `eval` reads them) the new models must do no worse on
+        /// than the ones in use; required with --with-labels.
+        #[arg(long, requires = "with_labels")]
+        gate: Vec<PathBuf>,
     },
     /// Score the engine on labelled JSON lines ({"text", "intent"} and/or {"text", "scam"}),
     /// and/or on the conversations in a directory of dialogue files (--dialogues).
@@ -162,7 +179,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ReportsCommand {
-    /// Write the reports to stdout.
+    /// Write the reports, each with the team's label, to stdout.
     Export {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
@@ -170,7 +187,8 @@ enum ReportsCommand {
         #[arg(long)]
         since: Option<String>,
     },
-    /// Counts by day, signal and verdict, and the most named contacts.
+    /// Counts by day, signal and verdict, the most named contacts, the team's labels and the
+    /// detector's precision on the labelled reports.
     Stats {
         #[arg(long)]
         since: Option<String>,
@@ -191,17 +209,26 @@ fn catalog(cli: &Cli) -> Result<Catalog> {
     })
 }
 
-fn engine(cli: &Cli) -> Result<Engine> {
+/// Where the engine comes from: `--intents` and `--model`; without `--model`, the models
+/// installed in the data directory when `installed` (serving, classifying, evaluating) else the
+/// ones built in (`check`, which holds them against the corpus).
+fn source(cli: &Cli, installed: bool) -> EngineSource {
     let models = match &cli.model {
-        Some(dir) if dir.as_os_str() == "none" => None,
-        Some(dir) => Some(Models::from_dir(dir).map_err(anyhow::Error::msg)?),
-        None => Models::shipped()?,
+        Some(dir) if dir.as_os_str() == "none" => ModelChoice::None,
+        Some(dir) => ModelChoice::Dir(dir.clone()),
+        None if installed => ModelChoice::Preferred {
+            data_dir: cli.data.clone(),
+        },
+        None => ModelChoice::BuiltIn,
     };
-    Ok(match &cli.intents {
-        // Another catalog is audited before it may answer anyone.
-        Some(dir) => Engine::new_with(Catalog::from_dir(dir)?, models)?,
-        None => Engine::shipped_with(models)?,
-    })
+    EngineSource {
+        intents: cli.intents.clone(),
+        models,
+    }
+}
+
+fn engine(cli: &Cli) -> Result<Engine> {
+    Ok(source(cli, true).load()?.engine)
 }
 
 fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
@@ -233,25 +260,28 @@ fn store(cli: &Cli) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(s))
 }
 
-/// The session every frontend runs on. `long_running` (the bot, the API): the per-user limit
-/// applies and idle conversations are swept a little every second; otherwise (the one person at
-/// a terminal) they are swept once, now.
-fn session(cli: &Cli, long_running: bool) -> Result<Arc<Session>> {
-    let engine = Arc::new(engine(cli)?);
+/// The session every frontend runs on, reloadable. `long_running` (the bot, the API): the
+/// per-user limit applies and idle conversations are swept a little every second; otherwise (the
+/// one person at a terminal) they are swept once, now.
+fn session(cli: &Cli, long_running: bool) -> Result<Arc<Live>> {
     let rate = (long_running && cli.rate_per_minute > 0).then(|| Rate {
         per_minute: cli.rate_per_minute,
         burst: Rate::USER.burst.min(cli.rate_per_minute),
     });
-    let session = Arc::new(Session::new(engine, store(cli)?, cli.idle_secs)?.with_rate(rate));
-    if long_running {
-        session.sweep_in_background(1_000);
-    } else {
-        let expired = session.expire_idle()?;
+    let live = Live::start(Rebuild {
+        source: source(cli, true),
+        store: store(cli)?,
+        idle_secs: cli.idle_secs,
+        rate,
+        sweep: long_running,
+    })?;
+    if !long_running {
+        let expired = live.session().expire_idle()?;
         if expired > 0 {
             tracing::info!(expired, "forgot idle conversations");
         }
     }
-    Ok(session)
+    Ok(Arc::new(live))
 }
 
 /// The server's limits from the options, fitted to the open-file limit once it is raised as far
@@ -331,11 +361,88 @@ fn since(s: &Option<String>) -> Result<u64> {
     }
 }
 
+/// `train --with-labels`: the corpus and the labelled reports → new models, installed in the
+/// data directory (or `out`) only if they are no worse than the ones in use on the gate files.
+fn train_with_labels(
+    cli: &Cli,
+    catalog: Catalog,
+    c: &mut Corpus,
+    labels: Option<&std::path::Path>,
+    gate: &[PathBuf],
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    if gate.is_empty() {
+        anyhow::bail!(
+            "--with-labels needs at least one --gate FILE (held-out labelled lines, e.g. \
+             ../shared/eval/heldout-scam.jsonl): new models are installed only if they are no \
+             worse on them"
+        );
+    }
+    let reports = match labels {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            report::read_jsonl(&path.display().to_string(), &text).map_err(anyhow::Error::msg)?
+        }
+        None => store(cli)
+            .context(
+                "reading the labelled reports (while a server holds the data directory, save \
+                 its GET /v1/reports pages one report a line and pass them with --labels FILE)",
+            )?
+            .labelled_reports(0, 0, usize::MAX)?,
+    };
+    let mut gate_lines = Vec::new();
+    for f in gate {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        gate_lines.extend(
+            safepath::eval::read(&f.display().to_string(), &text).map_err(anyhow::Error::msg)?,
+        );
+    }
+    // Never train on a held-out line: the gate's, and those `check` keeps out of the corpus.
+    let mut held = corpus::texts_of(gate);
+    held.extend(corpus::texts_of(&corpus::heldout_files(&[
+        PathBuf::from("../shared/eval"),
+        PathBuf::from("tests/data"),
+    ])));
+    let added = training::add_labels(c, &reports, &held);
+    eprintln!(
+        "labelled reports: {} scam and {} not_scam added to the scam corpus; {} already there, \
+         {} in a held-out file (left out)",
+        added.scam, added.not_scam, added.duplicates, added.held_out
+    );
+    let in_use = source(cli, true).load()?;
+    let trained = training::train(&catalog, c, |line| eprintln!("{line}"));
+    let new = Engine::new_with(catalog, Some(trained.models()))?;
+    let verdict = training::Gate::run(&in_use.engine, &new, &gate_lines);
+    println!("models in use: {}", in_use.models_from);
+    print!("{verdict}");
+    let worse = verdict.worse();
+    if !worse.is_empty() {
+        println!(
+            "refused: the new models are worse on the gate files ({}); the models in use stay",
+            worse.join("; ")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let out = out.map_or_else(
+        || cli.data.join(safepath::live::DATA_MODEL_DIR),
+        |o| o.to_path_buf(),
+    );
+    Models::write(&out, &trained.intents, &trained.scam)
+        .with_context(|| format!("writing the models to {}", out.display()))?;
+    println!(
+        "installed in {} (a running server loads them on SIGHUP or POST /v1/admin/reload)",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Check { corpus, heldout } => {
-            let engine = match engine(&cli) {
-                Ok(e) => e,
+            let engine = match source(&cli, false).load() {
+                Ok(loaded) => loaded.engine,
                 Err(e) => {
                     eprintln!("{e}");
                     return Ok(ExitCode::from(1));
@@ -372,25 +479,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         }
-        Command::Train { corpus, out } => {
+        Command::Train {
+            corpus,
+            out,
+            with_labels,
+            labels,
+            gate,
+        } => {
             // Not the engine: the models built in may be the very thing being replaced.
             let catalog = catalog(&cli)?;
-            let c = Corpus::load(corpus).map_err(anyhow::Error::msg)?;
+            let mut c = Corpus::load(corpus).map_err(anyhow::Error::msg)?;
             let problems = c.problems(&catalog, &HashSet::new());
             if !problems.is_empty() {
                 eprintln!("{}", safepath::catalog::CatalogErrors(problems));
                 return Ok(ExitCode::from(1));
             }
-            let trained = training::train(&catalog, &c, |line| eprintln!("{line}"));
-            Models::write(out, &trained.intents, &trained.scam)
-                .with_context(|| format!("writing the models to {}", out.display()))?;
-            eprintln!(
-                "wrote {} and {} to {} (rebuild to ship them: cargo build --release)",
-                safepath::model::INTENTS_FILE,
-                safepath::model::SCAM_FILE,
-                out.display()
-            );
-            Ok(ExitCode::SUCCESS)
+            if !with_labels {
+                let out = out.clone().unwrap_or_else(|| PathBuf::from("model"));
+                let trained = training::train(&catalog, &c, |line| eprintln!("{line}"));
+                Models::write(&out, &trained.intents, &trained.scam)
+                    .with_context(|| format!("writing the models to {}", out.display()))?;
+                eprintln!(
+                    "wrote {} and {} to {} (rebuild to ship them: cargo build --release)",
+                    safepath::model::INTENTS_FILE,
+                    safepath::model::SCAM_FILE,
+                    out.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            train_with_labels(
+                &cli,
+                catalog,
+                &mut c,
+                labels.as_deref(),
+                gate,
+                out.as_deref(),
+            )
         }
         Command::Eval {
             files,
@@ -461,9 +585,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve { listen } => {
             let token = std::env::var("SAFEPATH_API_TOKEN").unwrap_or_default();
-            let session = session(&cli, true)?;
+            let live = session(&cli, true)?;
             let api = Arc::new(
-                safepath::http::Api::new(session.clone(), &token).map_err(anyhow::Error::msg)?,
+                safepath::http::Api::with_live(live.clone(), &token).map_err(anyhow::Error::msg)?,
             );
             let limits = server_limits(&cli);
             let rt = runtime()?;
@@ -471,16 +595,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind(listen.as_str())
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
+                safepath::live::reload_on_sighup(live.clone());
                 eprintln!(
-                    "safepath serve — listening on http://{}",
-                    listener.local_addr()?
+                    "safepath serve — listening on http://{} (engine {}; SIGHUP reloads it)",
+                    listener.local_addr()?,
+                    live.version().version
                 );
                 let app = safepath::http::router(api);
                 safepath::http::serve_with(listener, app, limits, shutdown_signal()).await?;
                 anyhow::Ok(())
             });
             stop(rt);
-            session.store().flush()?;
+            live.session().store().flush()?;
             served?;
             Ok(ExitCode::SUCCESS)
         }
@@ -495,10 +621,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let admins =
                 telegram::parse_admins(&std::env::var("SAFEPATH_ADMINS").unwrap_or_default())
                     .map_err(anyhow::Error::msg)?;
-            let session = session(&cli, true)?;
+            let admin_chat = telegram::parse_admin_chat(
+                &std::env::var("SAFEPATH_ADMIN_CHAT").unwrap_or_default(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let live = session(&cli, true)?;
             let tg = Arc::new(telegram::Tg {
-                session: session.clone(),
+                live: live.clone(),
                 admins,
+                admin_chat,
             });
             let limits = server_limits(&cli);
             let rt = runtime()?;
@@ -516,7 +647,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         };
                         let extra = match std::env::var("SAFEPATH_API_TOKEN") {
                             Ok(t) if !t.is_empty() => safepath::http::router(Arc::new(
-                                safepath::http::Api::new(session.clone(), &t)
+                                safepath::http::Api::with_live(live.clone(), &t)
                                     .map_err(anyhow::Error::msg)?,
                             )),
                             _ => axum::Router::new(),
@@ -529,18 +660,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         }
                     }
                 };
-                eprintln!("safepath telegram — running; Ctrl-C stops it");
+                safepath::live::reload_on_sighup(live.clone());
+                eprintln!("safepath telegram — running; Ctrl-C stops it, SIGHUP reloads the catalog and models");
                 telegram::run(bot, tg, mode, limits, shutdown_signal())
                     .await
                     .map_err(anyhow::Error::msg)
             });
             stop(rt);
-            session.store().flush()?;
+            live.session().store().flush()?;
             ran?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat { user } => {
-            let session = session(&cli, false)?;
+            let session = session(&cli, false)?.session();
             if io::stdin().is_terminal() {
                 eprintln!(
                     "safepath chat — data in {}; type /quit to leave",
@@ -555,7 +687,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = store(&cli)?;
             match command {
                 ReportsCommand::Export { format, since: s } => {
-                    let reports = store.reports(0, since(s)?, usize::MAX)?;
+                    let reports = store.labelled_reports(0, since(s)?, usize::MAX)?;
                     let mut out = io::stdout().lock();
                     match format {
                         Format::Jsonl => report::write_jsonl(&reports, &mut out)?,
@@ -564,8 +696,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     eprintln!("exported {} report(s)", reports.len());
                 }
                 ReportsCommand::Stats { since: s } => {
-                    let reports = store.reports(0, since(s)?, usize::MAX)?;
-                    let st = report::stats(&reports, 10);
+                    let mut tally = report::Tally::default();
+                    for r in store.labelled_reports(0, since(s)?, usize::MAX)? {
+                        tally.add_labelled(&r);
+                    }
+                    let st = tally.finish(10);
                     println!("{}", serde_json::to_string_pretty(&st)?);
                 }
             }

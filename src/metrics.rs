@@ -160,6 +160,38 @@ impl Metrics {
     }
 }
 
+/// The engine in use, for `/metrics`: `safepath_engine_info{version}` (a hash of the catalog
+/// and models), `safepath_engine_loaded_timestamp_seconds` (when it was loaded: at start or by
+/// the last reload) and `safepath_engine_reloads_refused_total`. Ends with `# EOF`, so it goes
+/// after a [`Metrics::render`] whose own `# EOF` is taken off.
+pub fn render_engine(version: &str, loaded_at: u64, refused: u64) -> String {
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::metrics::info::Info;
+    let mut r = Registry::with_prefix("safepath");
+    r.register(
+        "engine",
+        "The catalog and models in use (version: a hash of both)",
+        Info::new(vec![("version".to_owned(), version.to_owned())]),
+    );
+    let loaded: Gauge = Gauge::default();
+    loaded.set(i64::try_from(loaded_at).unwrap_or(i64::MAX));
+    r.register(
+        "engine_loaded_timestamp_seconds",
+        "When the catalog and models in use were loaded (unix seconds)",
+        loaded,
+    );
+    let refused_total: Counter = Counter::default();
+    refused_total.inc_by(refused);
+    r.register(
+        "engine_reloads_refused",
+        "Reloads refused because the catalog or a model was broken",
+        refused_total,
+    );
+    let mut out = String::new();
+    let _ = encode(&mut out, &r);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! The scam-report log: what a report holds, and the exports and statistics the team reads.
 //!
 //! A report never holds a raw user id (only the session's salted hash) nor a secret (the text is
-//! the guard's redacted text).
+//! the guard's redacted text). The team's [`Label`] on a report (scam or not) is kept beside it,
+//! with who set it as a salted hash too, and travels with it as a [`Labelled`] report.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,6 +30,66 @@ pub struct Report {
     pub note: Option<String>,
 }
 
+/// What the team says a report is: the truth the detector is measured against and retrained on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    Scam,
+    NotScam,
+}
+
+impl LabelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelKind::Scam => "scam",
+            LabelKind::NotScam => "not_scam",
+        }
+    }
+
+    pub fn is_scam(self) -> bool {
+        self == LabelKind::Scam
+    }
+}
+
+/// A label on a report: the latest one set wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub label: LabelKind,
+    /// Salted hash of who set it (an API client's name or a Telegram admin's id).
+    pub by: String,
+    /// Unix seconds.
+    pub time: u64,
+    /// Free text, redacted like any message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A report with the team's label, if it has one: what the API, the exports and retraining read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Labelled {
+    #[serde(flatten)]
+    pub report: Report,
+    #[serde(default)]
+    pub label: Option<Label>,
+}
+
+/// Reads labelled reports as `reports export --format jsonl` (or `GET /v1/reports`, one report a
+/// line) writes them; `name` names the input in errors, with the line.
+pub fn read_jsonl(name: &str, text: &str) -> Result<Vec<Labelled>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                format!(
+                    "{name}:{}: not a report as `reports export` writes it: {e}",
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
 /// The day (UTC, `YYYY-MM-DD`) of a unix time.
 pub fn day(unix: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(unix as i64)
@@ -45,7 +106,7 @@ pub fn parse_day(s: &str) -> Result<u64, String> {
     Ok(d.midnight().assume_utc().unix_timestamp().max(0) as u64)
 }
 
-pub fn write_jsonl(reports: &[Report], out: &mut impl Write) -> std::io::Result<()> {
+pub fn write_jsonl(reports: &[Labelled], out: &mut impl Write) -> std::io::Result<()> {
     for r in reports {
         serde_json::to_writer(&mut *out, r)?;
         out.write_all(b"\n")?;
@@ -53,7 +114,7 @@ pub fn write_jsonl(reports: &[Report], out: &mut impl Write) -> std::io::Result<
     Ok(())
 }
 
-pub fn write_csv(reports: &[Report], out: &mut impl Write) -> Result<(), csv::Error> {
+pub fn write_csv(reports: &[Labelled], out: &mut impl Write) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
         "id",
@@ -67,8 +128,11 @@ pub fn write_csv(reports: &[Report], out: &mut impl Write) -> Result<(), csv::Er
         "indicators",
         "text",
         "note",
+        "label",
+        "labelled_by",
+        "label_note",
     ])?;
-    for r in reports {
+    for Labelled { report: r, label } in reports {
         let signals: Vec<&str> = r
             .signals
             .iter()
@@ -88,6 +152,12 @@ pub fn write_csv(reports: &[Report], out: &mut impl Write) -> Result<(), csv::Er
             inds.join(";"),
             r.text.clone(),
             r.note.clone().unwrap_or_default(),
+            label.as_ref().map_or("", |l| l.label.name()).to_string(),
+            label.as_ref().map_or(String::new(), |l| l.by.clone()),
+            label
+                .as_ref()
+                .and_then(|l| l.note.clone())
+                .unwrap_or_default(),
         ])?;
     }
     w.flush()?;
@@ -102,6 +172,21 @@ pub struct Stats {
     pub by_signal: BTreeMap<String, usize>,
     pub by_verdict: BTreeMap<String, usize>,
     pub top_indicators: Vec<(String, usize)>,
+    pub labels: LabelStats,
+}
+
+/// The team's labels, and how the detector fares against them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabelStats {
+    pub scam: usize,
+    pub not_scam: usize,
+    /// Labelled reports the detector called a scam.
+    pub flagged: usize,
+    /// … of which the team labelled scam.
+    pub flagged_right: usize,
+    /// `flagged_right / flagged`: the detector's precision on labelled reports (none while no
+    /// labelled report was flagged).
+    pub precision: Option<f64>,
 }
 
 pub fn stats(reports: &[Report], top: usize) -> Stats {
@@ -133,15 +218,33 @@ impl Tally {
         }
     }
 
+    /// Counts a report with its label (if any).
+    pub fn add_labelled(&mut self, r: &Labelled) {
+        self.add(&r.report);
+        let Some(label) = &r.label else { return };
+        let l = &mut self.stats.labels;
+        match label.label {
+            LabelKind::Scam => l.scam += 1,
+            LabelKind::NotScam => l.not_scam += 1,
+        }
+        if r.report.verdict == Verdict::Scam {
+            l.flagged += 1;
+            l.flagged_right += usize::from(label.label.is_scam());
+        }
+    }
+
     /// The counts, with the `top` most named contacts.
     pub fn finish(self, top: usize) -> Stats {
         let mut v: Vec<(String, usize)> = self.indicators.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v.truncate(top);
-        Stats {
+        let mut stats = Stats {
             top_indicators: v,
             ..self.stats
-        }
+        };
+        let l = &mut stats.labels;
+        l.precision = (l.flagged > 0).then(|| l.flagged_right as f64 / l.flagged as f64);
+        stats
     }
 }
 

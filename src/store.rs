@@ -1,7 +1,8 @@
 //! Storage behind the session: conversation state per user, the scam-report log, the contact
 //! reputation counts and the salt for user-id hashes. [`Store`] is the trait every backend
 //! implements; [`SledStore`] is the embedded default on the data directory: a sled database with
-//! a tree per kind of record (conversations, reports, their dedup keys, reputation, settings).
+//! a tree per kind of record (conversations, reports, their dedup keys, the team's labels on
+//! them, reputation, settings).
 //!
 //! The store sees only hashed user keys and redacted text: the session hashes and the guard
 //! redacts before anything arrives here.
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::limit::{MemoryBuckets, Rate};
-use crate::report::Report;
+use crate::report::{Label, Labelled, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,6 +55,27 @@ pub trait Store: Send + Sync {
     /// Reports with an id above `after`, made at or after `since` (unix seconds), oldest first,
     /// at most `limit`.
     fn reports(&self, after: u64, since: u64, limit: usize) -> Result<Vec<Report>, StoreError>;
+    /// Sets (or replaces) the team's label on report `id`, durably (on disk before it returns).
+    /// `Ok(false)`: there is no report `id`, and nothing was written.
+    fn set_label(&self, id: u64, label: &Label) -> Result<bool, StoreError>;
+    /// The labels of the reports `ids`, in their order (`None`: not labelled).
+    fn labels(&self, ids: &[u64]) -> Result<Vec<Option<Label>>, StoreError>;
+    /// [`Store::reports`], each with its label.
+    fn labelled_reports(
+        &self,
+        after: u64,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<Labelled>, StoreError> {
+        let reports = self.reports(after, since, limit)?;
+        let ids: Vec<u64> = reports.iter().map(|r| r.id).collect();
+        let labels = self.labels(&ids)?;
+        Ok(reports
+            .into_iter()
+            .zip(labels)
+            .map(|(report, label)| Labelled { report, label })
+            .collect())
+    }
     /// Reputation of each contact key (zero counts for unknown ones).
     fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError>;
     /// Counts one more sighting of each contact key.
@@ -119,6 +141,9 @@ struct Trees {
     states: sled::Tree,
     reports: sled::Tree,
     dedup: sled::Tree,
+    /// Report id (big-endian) → the team's label (JSON). A tree of its own, so that data
+    /// directories from before labels read as they are: every report unlabelled.
+    labels: sled::Tree,
     reputation: sled::Tree,
     meta: sled::Tree,
 }
@@ -327,6 +352,7 @@ impl Trees {
             states: tree("states")?,
             reports: tree("reports")?,
             dedup: tree("report_keys")?,
+            labels: tree("labels")?,
             reputation: tree("reputation")?,
             meta,
             db,
@@ -496,6 +522,35 @@ impl Store for SledStore {
             }
         }
         Ok(out)
+    }
+
+    fn set_label(&self, id: u64, label: &Label) -> Result<bool, StoreError> {
+        let bytes = serde_json::to_vec(label).map_err(write_err)?;
+        self.write(|t| {
+            let key = id.to_be_bytes();
+            if !t.reports.contains_key(key).map_err(read_err)? {
+                return Ok(false);
+            }
+            t.labels.insert(key, bytes).map_err(write_err)?;
+            t.labels.flush().map_err(write_err)?;
+            Ok(true)
+        })
+    }
+
+    fn labels(&self, ids: &[u64]) -> Result<Vec<Option<Label>>, StoreError> {
+        let t = self.trees()?;
+        ids.iter()
+            .map(|id| {
+                let v = t.labels.get(id.to_be_bytes()).map_err(read_err)?;
+                Ok(v.and_then(|v| match serde_json::from_slice(&v) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        tracing::warn!(error = %e, id, "skipping an unreadable label");
+                        None
+                    }
+                }))
+            })
+            .collect()
     }
 
     fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError> {

@@ -3,7 +3,7 @@
 //!
 //! Keys (all under `safepath:`): `salt`, `state:{user}` (8-byte stamp + state, expiring by TTL),
 //! `report:seq` (ids), `report:ids` (sorted set by id), `report:data` (hash id → JSON),
-//! `report:key:{dedup}` (id), `rep:{contact}` (hash count/first_seen/last_seen), `bucket:{key}`,
+//! `report:key:{dedup}` (id), `report:label` (hash id → the team's label, JSON), `rep:{contact}` (hash count/first_seen/last_seen), `bucket:{key}`,
 //! `setting:{key}`.
 //!
 //! Durability: a report is acknowledged once Redis has it; that it survives a Redis crash depends
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use redis::{Commands, Script};
 
 use crate::limit::{Bucket, Rate};
-use crate::report::Report;
+use crate::report::{Label, Report};
 use crate::store::{stamp, unstamp, Reputation, Store, StoreError};
 
 const P: &str = "safepath:";
@@ -36,6 +36,14 @@ redis.call('SET', KEYS[1], sid)
 redis.call('ZADD', KEYS[3], sid, sid)
 redis.call('HSET', KEYS[4], sid, '{"id":' .. sid .. string.sub(ARGV[1], 8))
 return {id, 1}
+"#;
+
+/// Labels a report that exists. KEYS: data, labels. ARGV: id, label JSON. Returns 1, or 0 when
+/// there is no such report.
+const LABEL: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
 "#;
 
 /// One more sighting of a contact. KEYS: rep key. ARGV: now.
@@ -65,6 +73,7 @@ pub struct RedisStore {
     /// Conversations expire this long after their last write.
     ttl_secs: u64,
     append: Script,
+    label: Script,
     bump: Script,
 }
 
@@ -107,6 +116,7 @@ impl RedisStore {
             breaker: Breaker::default(),
             ttl_secs: ttl_secs.max(1),
             append: Script::new(APPEND),
+            label: Script::new(LABEL),
             bump: Script::new(BUMP),
         })
     }
@@ -234,6 +244,34 @@ impl Store for RedisStore {
             from = last;
         }
         Ok(out)
+    }
+
+    fn set_label(&self, id: u64, label: &Label) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(label).map_err(err)?;
+        let set: u8 = self
+            .label
+            .key(format!("{P}report:data"))
+            .key(format!("{P}report:label"))
+            .arg(id)
+            .arg(json)
+            .invoke(&mut *self.con()?)
+            .map_err(err)?;
+        Ok(set == 1)
+    }
+
+    fn labels(&self, ids: &[u64]) -> Result<Vec<Option<Label>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(format!("{P}report:label"))
+            .arg(ids)
+            .query(&mut *self.con()?)
+            .map_err(err)?;
+        Ok(data
+            .into_iter()
+            .map(|j| j.and_then(|j| serde_json::from_str(&j).ok()))
+            .collect())
     }
 
     fn reputation(&self, keys: &[String]) -> Result<Vec<Reputation>, StoreError> {

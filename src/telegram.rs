@@ -1,7 +1,9 @@
 //! The Telegram frontend (teloxide): an adapter from updates to the shared [`Session`] and from
 //! [`Reply`] back to messages with inline keyboards. Long polling by default, a webhook on
 //! request. In groups the bot is a guard: silent on ordinary chat, it answers (or, when allowed,
-//! deletes) messages the detector judges to be scams.
+//! deletes) messages the detector judges to be scams; group admins choose the [`GuardMode`] and
+//! exempt trusted members, the team's admins label messages (`/spam`, `/notspam`), and with an
+//! admin chat every deletion and warning is posted there with buttons to undo or ban.
 //!
 //! Nothing here decides what to say: texts come from the catalog, answers from the session.
 
@@ -26,7 +28,7 @@ use teloxide::{Bot, RequestError};
 use crate::dialogue::Command;
 use crate::limit::Rate;
 use crate::reply::Reply;
-use crate::report;
+use crate::report::{self, LabelKind};
 use crate::scam::Verdict;
 use crate::session::{now, off_thread, Session, SessionError};
 use crate::Lang;
@@ -40,9 +42,13 @@ const CHANNEL: &str = "telegram";
 
 /// What the bot needs besides the session.
 pub struct Tg {
-    pub session: Arc<Session>,
-    /// Telegram user ids allowed to use /stats and /reports.
+    /// The session to answer with; replaced whole by a reload.
+    pub live: Arc<crate::live::Live>,
+    /// Telegram user ids allowed to use /stats, /reports, /spam and /notspam, and the admin
+    /// chat's buttons.
     pub admins: HashSet<u64>,
+    /// `SAFEPATH_ADMIN_CHAT`: where deletions and group warnings are posted for the team.
+    pub admin_chat: Option<ChatId>,
 }
 
 /// A token looks like `123456:ABC-DEF…`; anything else is refused before any request.
@@ -60,6 +66,17 @@ pub fn check_token(token: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("TELOXIDE_TOKEN is malformed: expected <bot id>:<secret>, as BotFather gives it".into())
+    }
+}
+
+/// The admin chat from `SAFEPATH_ADMIN_CHAT` (a chat id, negative for groups); unset or empty:
+/// none.
+pub fn parse_admin_chat(s: &str) -> Result<Option<ChatId>, String> {
+    match s.trim() {
+        "" => Ok(None),
+        id => id.parse::<i64>().map(|id| Some(ChatId(id))).map_err(|_| {
+            format!("SAFEPATH_ADMIN_CHAT: `{id}` is not a Telegram chat id (e.g. -1001234567890)")
+        }),
     }
 }
 
@@ -293,7 +310,8 @@ async fn answer(
     lang: Lang,
     r: Option<Result<Reply, SessionError>>,
 ) -> Result<(Option<String>, Option<&'static str>), RequestError> {
-    let cat = tg.session.engine().catalog();
+    let session = tg.live.session();
+    let cat = session.engine().catalog();
     match r {
         Some(Ok(reply)) => {
             send_reply(bot, chat, &reply).await?;
@@ -365,7 +383,7 @@ async fn private(
 ) -> Result<Outcome, RequestError> {
     let chat = msg.chat.id;
     let uid = user.0.to_string();
-    let s = tg.session.clone();
+    let s = tg.live.session();
     let lang = {
         let (s, uid) = (s.clone(), uid.clone());
         off_thread(move || s.lang_known(CHANNEL, &uid))
@@ -431,6 +449,18 @@ async fn private(
                 match off_thread(move || s2.forget(CHANNEL, &uid2)).await {
                     Some(Ok(())) => send_text(bot, chat, cat.text("forgotten", lang)).await?,
                     _ => send_text(bot, chat, cat.text("unavailable", lang)).await?,
+                }
+                return Ok((None, None));
+            }
+            "spam" | "notspam" if tg.admins.contains(&user.0) => {
+                let kind = if name == "spam" {
+                    LabelKind::Scam
+                } else {
+                    LabelKind::NotScam
+                };
+                match label_reply(tg, msg, user, kind).await {
+                    Some(id) => send_labelled(bot, &s, chat, lang, kind, id).await?,
+                    None => send_text(bot, chat, cat.text("label_reply_needed", lang)).await?,
                 }
                 return Ok((None, None));
             }
@@ -511,22 +541,92 @@ fn guard_key(chat: ChatId) -> String {
     format!("telegram-guard/{}", chat.0)
 }
 
+fn trust_key(chat: ChatId) -> String {
+    format!("telegram-trust/{}", chat.0)
+}
+
+/// How a group is guarded, as its admins set it with `/guard on|dry|off` (stored per group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuardMode {
+    /// Warn about scams, delete nothing (the default).
+    #[default]
+    Off,
+    /// Touch nothing in the group: record what would have been deleted and tell the admin chat.
+    Dry,
+    /// Delete scams (when the bot may).
+    On,
+}
+
+impl GuardMode {
+    /// The stored setting (absent or unknown: off).
+    pub fn parse(setting: Option<&str>) -> GuardMode {
+        match setting {
+            Some("on") => GuardMode::On,
+            Some("dry") => GuardMode::Dry,
+            _ => GuardMode::Off,
+        }
+    }
+
+    /// The mode `/guard ARGS` asks for: `off`, `dry`, else on.
+    fn from_args(args: &str) -> GuardMode {
+        match args.trim().to_ascii_lowercase().as_str() {
+            "off" => GuardMode::Off,
+            "dry" => GuardMode::Dry,
+            _ => GuardMode::On,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            GuardMode::Off => "off",
+            GuardMode::Dry => "dry",
+            GuardMode::On => "on",
+        }
+    }
+}
+
 /// What the bot does with a group message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupAction {
     Ignore,
     Warn,
     Delete,
+    /// Dry run: what would have been deleted, left alone and told to the admin chat.
+    WouldDelete,
 }
 
 /// Only a scam verdict gets a reaction (a warning, a question about a scam or a retold offer
-/// scores below it); deleting needs the group's consent and the right to delete.
-pub fn group_action(verdict: Verdict, guard_on: bool, can_delete: bool) -> GroupAction {
+/// scores below it), and none for a member the group trusts; deleting needs the group's consent
+/// and the right to delete; a dry run touches nothing.
+pub fn group_action(
+    verdict: Verdict,
+    mode: GuardMode,
+    can_delete: bool,
+    trusted: bool,
+) -> GroupAction {
     match verdict {
-        Verdict::Scam if guard_on && can_delete => GroupAction::Delete,
+        Verdict::Scam if trusted => GroupAction::Ignore,
+        Verdict::Scam if mode == GuardMode::Dry => GroupAction::WouldDelete,
+        Verdict::Scam if mode == GuardMode::On && can_delete => GroupAction::Delete,
         Verdict::Scam => GroupAction::Warn,
         _ => GroupAction::Ignore,
     }
+}
+
+/// The user ids a group trusts, from their stored form (ids separated by spaces).
+fn trusted_ids(setting: Option<&str>) -> Vec<u64> {
+    let mut ids: Vec<u64> = setting
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn join_ids(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
 }
 
 async fn group(
@@ -539,7 +639,7 @@ async fn group(
     text: String,
 ) -> Result<Outcome, RequestError> {
     let chat = msg.chat.id;
-    let s = tg.session.clone();
+    let s = tg.live.session();
     let cat = s.engine().catalog();
     // Commands answer in the sender's app language; warnings in the language of the scam.
     let lang = crate::normalize::detect_lang(&text)
@@ -547,30 +647,7 @@ async fn group(
         .or(user_lang)
         .unwrap_or(Lang::Zh);
     if let Some((name, args)) = parse_command(&text, me) {
-        match name.as_str() {
-            "guard" => {
-                let member = bot.get_chat_member(chat, user).await?;
-                if !member.is_privileged() {
-                    send_text(bot, chat, cat.text("guard_admins_only", lang)).await?;
-                    return Ok((None, None));
-                }
-                let on = !args.eq_ignore_ascii_case("off");
-                let s2 = s.clone();
-                let set = off_thread(move || {
-                    s2.store()
-                        .set_setting(&guard_key(chat), if on { "on" } else { "off" })
-                })
-                .await;
-                let id = match set {
-                    Some(Ok(())) if on => "guard_on",
-                    Some(Ok(())) => "guard_off",
-                    _ => "unavailable",
-                };
-                send_text(bot, chat, cat.text(id, lang)).await?;
-            }
-            "start" | "help" => send_text(bot, chat, cat.text("help", lang)).await?,
-            _ => {}
-        }
+        group_command(bot, tg, msg, user, lang, &name, args).await?;
         return Ok((None, None));
     }
     if text.trim().is_empty() || Session::check_text(&text).is_err() {
@@ -593,27 +670,41 @@ async fn group(
     if verdict != Verdict::Scam {
         return Ok((intent, Some(verdict.name())));
     }
-    let guard_on = {
+    let (mode, trusted) = {
         let s2 = s.clone();
-        off_thread(move || s2.store().setting(&guard_key(chat)))
-            .await
-            .and_then(|r| r.ok())
-            .flatten()
-            .is_some_and(|v| v == "on")
+        off_thread(move || {
+            let setting = |k: String| s2.store().setting(&k).ok().flatten();
+            let mode = GuardMode::parse(setting(guard_key(chat)).as_deref());
+            let trusted = trusted_ids(setting(trust_key(chat)).as_deref()).contains(&user.0);
+            (mode, trusted)
+        })
+        .await
+        .unwrap_or_default()
     };
-    let can_delete = guard_on
-        && bot
-            .get_chat_member(chat, me.id)
-            .await
-            .is_ok_and(|m| m.can_delete_messages());
-    let action = group_action(verdict, guard_on, can_delete);
+    let bot_member = bot.get_chat_member(chat, me.id).await.ok();
+    let can_delete = bot_member.as_ref().is_some_and(|m| m.can_delete_messages());
+    let can_ban = bot_member
+        .as_ref()
+        .is_some_and(|m| m.can_restrict_members());
+    let action = group_action(verdict, mode, can_delete, trusted);
+    if action == GroupAction::Ignore {
+        return Ok((intent, Some(verdict.name())));
+    }
     // The notice names the scheme: the explanation of the signal the verdict rests on.
     let family = analysis
         .scam
         .family(cat)
         .map(|def| def.explain.get(lang).to_owned());
+    let signals: Vec<String> = analysis
+        .scam
+        .signals
+        .iter()
+        .filter(|x| x.weight > 0.0)
+        .map(|x| x.name.clone())
+        .collect();
+    let redacted = analysis.redacted.clone();
     // Recorded whatever the action; then flood control on the bot's own voice in the chat.
-    {
+    let report = {
         let (s2, uid) = (s.clone(), user.0.to_string());
         let note = Some(format!("group; action: {action:?}").to_lowercase());
         let recorded = off_thread(move || {
@@ -621,9 +712,31 @@ async fn group(
             s2.record(CHANNEL, &key, &analysis, note, now())
         })
         .await;
-        if !matches!(recorded, Some(Ok(_))) {
-            tracing::error!("a group scam report could not be recorded");
+        match recorded {
+            Some(Ok((id, _))) => Some(id),
+            _ => {
+                tracing::error!("a group scam report could not be recorded");
+                None
+            }
         }
+    };
+    if let (Some(admin_chat), Some(id)) = (tg.admin_chat, report) {
+        let seen = Seen {
+            chat,
+            sender: user,
+            report: id,
+            action,
+            signals,
+            text: redacted,
+            can_ban,
+        };
+        if let Err(e) = tell_admin_chat(bot, &s, admin_chat, &seen).await {
+            tracing::warn!(error = %e, "the admin chat could not be told");
+        }
+    }
+    if action == GroupAction::WouldDelete {
+        tracing::info!(chat = chat.0, "dry run: a scam would have been deleted");
+        return Ok((intent, Some(verdict.name())));
     }
     let chat_key = format!("telegram-chat/{}", chat.0);
     let s2 = s.clone();
@@ -652,9 +765,297 @@ async fn group(
             )
             .await?;
         }
-        GroupAction::Ignore => {}
+        GroupAction::Ignore | GroupAction::WouldDelete => {}
     }
     Ok((intent, Some(verdict.name())))
+}
+
+/// A group scam the bot acted on, as the admin chat is told about it.
+struct Seen {
+    chat: ChatId,
+    sender: UserId,
+    report: u64,
+    action: GroupAction,
+    signals: Vec<String>,
+    /// The message, secrets redacted.
+    text: String,
+    /// Whether the bot may ban members of the group (the ban button shows only then).
+    can_ban: bool,
+}
+
+/// Posts a deletion, a warning or a dry run's would-be deletion to the admin chat, with its
+/// signals, the redacted text and two buttons: "not a scam" (labels it, and restores the text
+/// if it was deleted) and "ban the sender" (when the bot may).
+async fn tell_admin_chat(
+    bot: &TgBot,
+    s: &Session,
+    admin_chat: ChatId,
+    seen: &Seen,
+) -> Result<(), RequestError> {
+    let cat = s.engine().catalog();
+    let lang = Lang::Zh;
+    let (head, deleted) = match seen.action {
+        GroupAction::Delete => ("admin_deleted", true),
+        GroupAction::WouldDelete => ("admin_dry", false),
+        _ => ("admin_warned", false),
+    };
+    let body = format!(
+        "{}\n{} {}\n\n{}",
+        cat.text(head, lang)
+            .replace("{chat}", &seen.chat.0.to_string())
+            .replace("{id}", &seen.report.to_string()),
+        cat.text("admin_signals", lang),
+        seen.signals.join(", "),
+        seen.text.chars().take(1000).collect::<String>()
+    );
+    let mut row = vec![InlineKeyboardButton::callback(
+        cat.text("admin_not_scam", lang),
+        format!("n:{}:{}:{}", seen.chat.0, seen.report, u8::from(deleted)),
+    )];
+    if seen.can_ban {
+        row.push(InlineKeyboardButton::callback(
+            cat.text("admin_ban", lang),
+            format!("b:{}:{}", seen.chat.0, seen.sender.0),
+        ));
+    }
+    let pieces = split(&body, MAX_CHUNK_CHARS);
+    let last = pieces.len().saturating_sub(1);
+    for (i, p) in pieces.into_iter().enumerate() {
+        let kb = (i == last).then(|| InlineKeyboardMarkup::new([row.clone()]));
+        send(bot, admin_chat, escape(&p), kb, None).await?;
+    }
+    Ok(())
+}
+
+/// A group command: `/guard`, `/trust`, `/untrust`, `/trusted` for the group's admins;
+/// `/spam`, `/notspam` for the team's; `/start`, `/help`.
+async fn group_command(
+    bot: &TgBot,
+    tg: &Arc<Tg>,
+    msg: &Message,
+    user: UserId,
+    lang: Lang,
+    name: &str,
+    args: &str,
+) -> Result<(), RequestError> {
+    let chat = msg.chat.id;
+    let s = tg.live.session();
+    let cat = s.engine().catalog();
+    let group_admin = matches!(name, "guard" | "trust" | "untrust" | "trusted");
+    if group_admin && !bot.get_chat_member(chat, user).await?.is_privileged() {
+        send_text(bot, chat, cat.text("guard_admins_only", lang)).await?;
+        return Ok(());
+    }
+    let replied_sender = msg
+        .reply_to_message()
+        .and_then(|m| m.from.as_ref())
+        .map(|u| u.id.0);
+    match name {
+        "guard" => {
+            let mode = GuardMode::from_args(args);
+            let s2 = s.clone();
+            let set =
+                off_thread(move || s2.store().set_setting(&guard_key(chat), mode.name())).await;
+            let id = match (set, mode) {
+                (Some(Ok(())), GuardMode::On) => "guard_on",
+                (Some(Ok(())), GuardMode::Dry) => "guard_dry",
+                (Some(Ok(())), GuardMode::Off) => "guard_off",
+                _ => "unavailable",
+            };
+            send_text(bot, chat, cat.text(id, lang)).await?;
+        }
+        "trust" | "untrust" => {
+            // `/untrust ID` also works, for a member whose messages are gone.
+            let member = replied_sender.or_else(|| args.parse().ok().filter(|_| name == "untrust"));
+            let Some(member) = member else {
+                send_text(bot, chat, cat.text("trust_reply_needed", lang)).await?;
+                return Ok(());
+            };
+            let (s2, add) = (s.clone(), name == "trust");
+            let set = off_thread(move || {
+                let store = s2.store();
+                let mut ids = trusted_ids(store.setting(&trust_key(chat))?.as_deref());
+                ids.retain(|&x| x != member);
+                if add {
+                    ids.push(member);
+                }
+                store.set_setting(&trust_key(chat), &join_ids(&ids))
+            })
+            .await;
+            let id = match set {
+                Some(Ok(())) if add => "trusted",
+                Some(Ok(())) => "untrusted",
+                _ => "unavailable",
+            };
+            send_text(bot, chat, cat.text(id, lang)).await?;
+        }
+        "trusted" => {
+            let s2 = s.clone();
+            let ids = off_thread(move || s2.store().setting(&trust_key(chat)))
+                .await
+                .and_then(|r| r.ok());
+            let text = match ids.map(|v| trusted_ids(v.as_deref())) {
+                None => cat.text("unavailable", lang).to_owned(),
+                Some(ids) if ids.is_empty() => cat.text("trusted_none", lang).to_owned(),
+                Some(ids) => format!("{}\n{}", cat.text("trusted_list", lang), join_ids(&ids)),
+            };
+            send_text(bot, chat, &text).await?;
+        }
+        "spam" | "notspam" if tg.admins.contains(&user.0) => {
+            let kind = if name == "spam" {
+                LabelKind::Scam
+            } else {
+                LabelKind::NotScam
+            };
+            let Some(labelled) = label_reply(tg, msg, user, kind).await else {
+                send_text(bot, chat, cat.text("label_reply_needed", lang)).await?;
+                return Ok(());
+            };
+            // From an admin of a group that asked for deletions, /spam deletes as well.
+            if kind == LabelKind::Scam {
+                let s2 = s.clone();
+                let mode = off_thread(move || s2.store().setting(&guard_key(chat)))
+                    .await
+                    .and_then(|r| r.ok())
+                    .flatten();
+                if GuardMode::parse(mode.as_deref()) == GuardMode::On {
+                    if let Some(target) = msg.reply_to_message() {
+                        // Labelled either way: a bot without the right to delete only says so
+                        // in the log.
+                        if let Err(e) = bot.delete_message(chat, target.id).await {
+                            tracing::warn!(error = %e, "a message labelled scam could not be deleted");
+                        }
+                    }
+                }
+            }
+            send_labelled(bot, &s, chat, lang, kind, labelled).await?;
+        }
+        "start" | "help" => send_text(bot, chat, cat.text("help", lang)).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Labels the message `msg` replies to, for the admin `by`: recorded as a report of its sender
+/// (the one already recorded when the bot reported it: reports are deduplicated), then labelled.
+/// `None` when `msg` replies to no text or the store fails.
+async fn label_reply(tg: &Tg, msg: &Message, by: UserId, kind: LabelKind) -> Option<u64> {
+    let target = msg.reply_to_message()?;
+    let text = target.text().or_else(|| target.caption())?.to_owned();
+    let sender = target.from.as_ref().map_or(by.0, |u| u.id.0).to_string();
+    let s = tg.live.session();
+    off_thread(move || {
+        let a = s.analyze(&text);
+        let key = s.user_key(CHANNEL, &sender);
+        let (id, _) = s.record(CHANNEL, &key, &a, Some("telegram label".into()), now())?;
+        label_report(&s, id, kind, by)?;
+        Ok::<_, crate::store::StoreError>(id)
+    })
+    .await?
+    .inspect_err(|e| tracing::error!(error = %e, "a label could not be stored"))
+    .ok()
+}
+
+/// Sets the team's label on report `id` for the Telegram admin `by`; `Ok(false)`: no such report.
+fn label_report(
+    s: &Session,
+    id: u64,
+    kind: LabelKind,
+    by: UserId,
+) -> Result<bool, crate::store::StoreError> {
+    let label = report::Label {
+        label: kind,
+        by: s.user_key("label", &format!("telegram:{}", by.0)),
+        time: now(),
+        note: None,
+    };
+    s.store().set_label(id, &label)
+}
+
+async fn send_labelled(
+    bot: &TgBot,
+    s: &Session,
+    chat: ChatId,
+    lang: Lang,
+    kind: LabelKind,
+    id: u64,
+) -> Result<(), RequestError> {
+    let key = match kind {
+        LabelKind::Scam => "labelled_scam",
+        LabelKind::NotScam => "labelled_not_scam",
+    };
+    let text = s.engine().catalog().text(key, lang);
+    send_text(bot, chat, &text.replace("{id}", &id.to_string())).await
+}
+
+/// A press on an admin chat's button: `n:CHAT:REPORT:DELETED` (not a scam) or `b:CHAT:USER`
+/// (ban the sender). Only the team's admins may press them.
+async fn on_admin_button(
+    bot: &TgBot,
+    tg: &Tg,
+    q: &CallbackQuery,
+    here: ChatId,
+) -> Result<(), RequestError> {
+    if !tg.admins.contains(&q.from.id.0) {
+        return Ok(());
+    }
+    let s = tg.live.session();
+    let cat = s.engine().catalog();
+    let lang = Lang::Zh;
+    let parts: Vec<&str> = q.data.as_deref().unwrap_or("").split(':').collect();
+    match parts.as_slice() {
+        ["n", group, id, deleted] => {
+            let (Ok(group), Ok(id)) = (group.parse::<i64>(), id.parse::<u64>()) else {
+                return Ok(());
+            };
+            let (s2, by) = (s.clone(), q.from.id);
+            let done = off_thread(move || {
+                if !label_report(&s2, id, LabelKind::NotScam, by)? {
+                    return Ok(None);
+                }
+                let text = s2
+                    .store()
+                    .reports(id.saturating_sub(1), 0, 1)?
+                    .into_iter()
+                    .find(|r| r.id == id)
+                    .map(|r| r.text);
+                Ok::<_, crate::store::StoreError>(Some(text))
+            })
+            .await
+            .and_then(|r| r.ok())
+            .flatten();
+            let Some(text) = done else {
+                send_text(bot, here, cat.text("unavailable", lang)).await?;
+                return Ok(());
+            };
+            if *deleted == "1" {
+                if let Some(text) = text {
+                    let quote = format!(
+                        "{}\n<blockquote>{}</blockquote>",
+                        escape(cat.text("admin_restored", lang)),
+                        escape(&text)
+                    );
+                    send(bot, ChatId(group), quote, None, None).await?;
+                }
+            }
+            send_labelled(bot, &s, here, lang, LabelKind::NotScam, id).await?;
+        }
+        ["b", group, member] => {
+            let (Ok(group), Ok(member)) = (group.parse::<i64>(), member.parse::<u64>()) else {
+                return Ok(());
+            };
+            let id = match bot.ban_chat_member(ChatId(group), UserId(member)).await {
+                Ok(_) => "admin_banned",
+                Err(e) => {
+                    tracing::warn!(error = %e, "banning a sender failed");
+                    "unavailable"
+                }
+            };
+            send_text(bot, here, cat.text(id, lang)).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 async fn on_callback(bot: TgBot, q: CallbackQuery, tg: Arc<Tg>) -> Result<(), RequestError> {
@@ -664,9 +1065,12 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, tg: Arc<Tg>) -> Result<(), Re
         return Ok(());
     };
     let data = q.data.as_deref().unwrap_or("");
+    if data.starts_with("n:") || data.starts_with("b:") {
+        return on_admin_button(&bot, &tg, &q, chat).await;
+    }
     let uid = q.from.id.0.to_string();
     let hint = hint(q.from.language_code.as_deref());
-    let s = tg.session.clone();
+    let s = tg.live.session();
     let r = match data.split_once(':') {
         Some(("c", n)) if n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()) => {
             let n = n.to_owned();
@@ -875,16 +1279,36 @@ mod tests {
 
     #[test]
     fn groups_only_react_to_scams_and_delete_only_when_allowed() {
+        use GroupAction::*;
+        use GuardMode::{Dry, Off, On};
+        assert_eq!(group_action(Verdict::Clean, On, true, false), Ignore);
+        assert_eq!(group_action(Verdict::Suspicious, On, true, false), Ignore);
+        assert_eq!(group_action(Verdict::Scam, Off, true, false), Warn);
+        assert_eq!(group_action(Verdict::Scam, On, false, false), Warn);
+        assert_eq!(group_action(Verdict::Scam, On, true, false), Delete);
+        // A dry run touches nothing, whatever the bot may do.
+        assert_eq!(group_action(Verdict::Scam, Dry, true, false), WouldDelete);
+        assert_eq!(group_action(Verdict::Scam, Dry, false, false), WouldDelete);
+        // A trusted member is never acted on.
+        for mode in [Off, Dry, On] {
+            assert_eq!(group_action(Verdict::Scam, mode, true, true), Ignore);
+        }
+    }
+
+    #[test]
+    fn guard_settings_and_trusted_lists_read_back() {
+        assert_eq!(GuardMode::parse(None), GuardMode::Off);
+        for m in [GuardMode::Off, GuardMode::Dry, GuardMode::On] {
+            assert_eq!(GuardMode::parse(Some(m.name())), m);
+            assert_eq!(GuardMode::from_args(m.name()), m);
+        }
         assert_eq!(
-            group_action(Verdict::Clean, true, true),
-            GroupAction::Ignore
+            GuardMode::from_args(""),
+            GuardMode::On,
+            "/guard alone turns it on"
         );
-        assert_eq!(
-            group_action(Verdict::Suspicious, true, true),
-            GroupAction::Ignore
-        );
-        assert_eq!(group_action(Verdict::Scam, false, true), GroupAction::Warn);
-        assert_eq!(group_action(Verdict::Scam, true, false), GroupAction::Warn);
-        assert_eq!(group_action(Verdict::Scam, true, true), GroupAction::Delete);
+        assert_eq!(trusted_ids(Some("7 3 x 7")), vec![3, 7]);
+        assert_eq!(join_ids(&trusted_ids(Some("7 3"))), "3 7");
+        assert!(trusted_ids(None).is_empty());
     }
 }

@@ -1,6 +1,9 @@
 //! The real binary: `check`, `classify`, `chat` and `reports`, as scripts use them.
 
 use assert_cmd::Command;
+use safepath::report::{Label, LabelKind, Report};
+use safepath::scam::Verdict;
+use safepath::store::{SledStore, Store};
 
 fn safepath(data: &std::path::Path) -> Command {
     let mut c = Command::cargo_bin("safepath").unwrap();
@@ -151,6 +154,156 @@ fn chat_runs_on_a_fresh_machine_and_reports_export() {
         .args(["reports", "export", "--since", "yesterday"])
         .assert()
         .failure();
+}
+
+/// Reports with the team's labels, written straight into a data directory: two the detector
+/// called scams (the team agrees on one), one suspicious and unlabelled.
+fn labelled_store(data: &std::path::Path, labels: &[(&str, Option<LabelKind>)]) {
+    let store = SledStore::open(data).unwrap();
+    for (i, (text, label)) in labels.iter().enumerate() {
+        let report = Report {
+            id: 0,
+            time: 1_764_000_000 + i as u64,
+            channel: "api".into(),
+            user: "agent".into(),
+            text: text.to_string(),
+            verdict: if i < 2 {
+                Verdict::Scam
+            } else {
+                Verdict::Suspicious
+            },
+            score: 0.9,
+            signals: Vec::new(),
+            indicators: Vec::new(),
+            note: None,
+        };
+        let (id, _) = store.append_report(&format!("k{i}"), report).unwrap();
+        if let Some(kind) = label {
+            let l = Label {
+                label: *kind,
+                by: format!("hash-of-agent-{i}"),
+                time: 1_764_100_000 + i as u64,
+                note: None,
+            };
+            assert!(store.set_label(id, &l).unwrap());
+        }
+    }
+}
+
+#[test]
+fn exports_and_stats_carry_the_labels_and_the_detectors_precision() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    labelled_store(
+        &data,
+        &[
+            ("代解封 先交500押金 加V jf8899", Some(LabelKind::Scam)),
+            ("明天下午三点开会", Some(LabelKind::NotScam)),
+            ("帮我看看这个链接", None),
+        ],
+    );
+    let out = safepath(&data)
+        .args(["reports", "export", "--format", "jsonl"])
+        .assert()
+        .success();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["label"]["label"], "scam");
+    assert_eq!(lines[0]["label"]["by"], "hash-of-agent-0");
+    assert_eq!(lines[1]["label"]["label"], "not_scam");
+    assert!(lines[2]["label"].is_null());
+    let out = safepath(&data)
+        .args(["reports", "export", "--format", "csv"])
+        .assert()
+        .success();
+    let csv = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with("label,labelled_by,label_note"), "{header}");
+    assert!(csv
+        .lines()
+        .nth(2)
+        .unwrap()
+        .contains(",not_scam,hash-of-agent-1,"));
+    let out = safepath(&data)
+        .args(["reports", "stats"])
+        .assert()
+        .success();
+    let stats: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let l = &stats["labels"];
+    assert_eq!(
+        (l["scam"].as_u64(), l["not_scam"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (l["flagged"].as_u64(), l["flagged_right"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(l["precision"], 0.5);
+}
+
+/// Ordinary invitations labelled "scam" by mistake would teach the model to flag dinner plans:
+/// the gate sees it on held-out lines and keeps the models in use.
+#[test]
+fn training_with_labels_refuses_models_worse_on_the_gate() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let wrong: Vec<(&str, Option<LabelKind>)> = [
+        "明天一起去吃饭吧",
+        "周末一起吃个饭吗",
+        "晚上一起吃饭不",
+        "中午一起吃饭好吗",
+        "下班一起吃饭去",
+    ]
+    .into_iter()
+    .map(|t| (t, Some(LabelKind::Scam)))
+    .collect();
+    labelled_store(&data, &wrong);
+    let gate = d.path().join("gate.jsonl");
+    std::fs::write(
+        &gate,
+        "{\"text\":\"今晚一起吃饭吗\",\"scam\":false}\n{\"text\":\"后天一起吃饭吧\",\"scam\":false}\n{\"text\":\"专业解封微信 先解后付 加V jf8899\",\"scam\":true}\n",
+    )
+    .unwrap();
+    let train = || {
+        let mut c = safepath(&data);
+        c.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("SAFEPATH_MODEL")
+            .args(["train", "--with-labels"]);
+        c
+    };
+    // Without held-out files there is no gate, and nothing is trained.
+    let out = train().assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("--gate"), "{err}");
+
+    // The labels are read from the store (no server holds it here).
+    let out = train().arg("--gate").arg(&gate).assert().code(1);
+    let printed = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let told = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(told.contains("5 scam and 0 not_scam added"), "{told}");
+    assert!(printed.contains("scam false-positive rate"), "{printed}");
+    assert!(printed.contains("refused"), "{printed}");
+    assert!(!data.join("model").exists(), "nothing installed");
+}
+
+/// A running server holds a sled data directory: `train --with-labels` says to pass its reports
+/// as a file instead.
+#[test]
+fn training_with_labels_from_a_held_data_directory_says_what_to_do() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let _held = SledStore::open(&data).unwrap();
+    let out = safepath(&data)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["train", "--with-labels", "--gate"])
+        .arg(d.path().join("gate.jsonl"))
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("in use by another safepath process"), "{err}");
+    assert!(err.contains("--labels FILE"), "{err}");
 }
 
 #[test]

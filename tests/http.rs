@@ -78,6 +78,8 @@ async fn auth_is_required_except_on_health_metrics_and_docs() {
         ("GET", "/v1/reports"),
         ("GET", "/v1/dashboard"),
         ("DELETE", "/v1/users/someone"),
+        ("POST", "/v1/reports/1/label"),
+        ("POST", "/v1/admin/reload"),
     ] {
         let url = format!("{}{path}", s.base);
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -363,6 +365,109 @@ async fn reports_are_recorded_once_and_paged() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_team_labels_reports_and_the_label_travels_with_them() {
+    let s = Server::start(None).await;
+    let (_, scam) = s
+        .json(
+            "/v1/reports",
+            json!({"text": "解封微信 300元包成功 加V jf8899"}),
+        )
+        .await;
+    let (_, ham) = s
+        .json(
+            "/v1/reports",
+            json!({"text": "明天下午三点开会，记得带电脑"}),
+        )
+        .await;
+    let (scam, ham) = (scam["id"].as_u64().unwrap(), ham["id"].as_u64().unwrap());
+
+    let (st, v) = s
+        .json(
+            &format!("/v1/reports/{scam}/label"),
+            json!({"label": "scam", "by": "agent-alice", "note": "seen twice; code 482913"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["id"].as_u64(), Some(scam));
+    assert_eq!(v["label"]["label"], "scam");
+    // Who labelled is a salted hash; the note is redacted like any message.
+    let by = v["label"]["by"].as_str().unwrap().to_owned();
+    assert_eq!(by.len(), 32, "{v}");
+    assert!(!v.to_string().contains("alice") && !v.to_string().contains("482913"));
+    // Labelled again: the newest label wins.
+    let (st, _) = s
+        .json(
+            &format!("/v1/reports/{ham}/label"),
+            json!({"label": "scam"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = s
+        .json(
+            &format!("/v1/reports/{ham}/label"),
+            json!({"label": "not_scam"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+
+    let page: Value = s.get_json("/v1/reports").await;
+    let reports = page["reports"].as_array().unwrap();
+    assert_eq!(reports[0]["label"]["label"], "scam");
+    assert_eq!(reports[0]["label"]["by"], by.as_str());
+    assert_eq!(reports[1]["label"]["label"], "not_scam");
+    assert_ne!(reports[1]["label"]["by"], by.as_str(), "another labeller");
+    assert!(!page.to_string().contains("482913"));
+
+    // No such report; a label that is neither; an id that is no number; unknown fields.
+    let (st, v) = s
+        .json("/v1/reports/999999/label", json!({"label": "scam"}))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&v), "no_such_report");
+    let (st, v) = s
+        .json(
+            &format!("/v1/reports/{scam}/label"),
+            json!({"label": "spam"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&v), "invalid_field");
+    let (st, v) = s
+        .json("/v1/reports/abc/label", json!({"label": "scam"}))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&v), "invalid_field");
+    let (st, _) = s
+        .json(
+            &format!("/v1/reports/{scam}/label"),
+            json!({"label": "scam", "colour": "red"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    // A refusal changed nothing.
+    let again: Value = s.get_json("/v1/reports").await;
+    assert_eq!(again["reports"], page["reports"]);
+
+    // The reports page counts labels and the detector's precision on them.
+    let dash: Value = s.get_json("/v1/dashboard").await;
+    let labels = &dash["today"]["labels"];
+    assert_eq!(labels["scam"], 1, "{dash}");
+    assert_eq!(labels["not_scam"], 1);
+    assert_eq!(
+        dash["latest"][0]["label"]["label"], "not_scam",
+        "newest first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_without_a_catalog_source_says_it_cannot_reload() {
+    let s = Server::start(None).await;
+    let (st, v) = s.json("/v1/admin/reload", json!({})).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(error_code(&v), "reload_unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn flood_control_answers_429_per_user() {
     let s = Server::start(Some(Rate {
         per_minute: 1,
@@ -457,7 +562,11 @@ async fn the_openapi_document_names_every_route() {
     let paths = doc["paths"].as_object().unwrap();
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            let url = format!("{}{}", s.base, path.replace("{user}", "x"));
+            let url = format!(
+                "{}{}",
+                s.base,
+                path.replace("{user}", "x").replace("{id}", "1")
+            );
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = s.http.request(m, url).send().await.unwrap();
             assert_ne!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
@@ -468,7 +577,7 @@ async fn the_openapi_document_names_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 9);
+    assert_eq!(paths.len(), 11);
 }
 
 /// Every refusal, whichever layer makes it (a handler, an extractor, the router), is JSON in the

@@ -90,6 +90,14 @@ fn the_terminal_chat_keeps_no_secret() {
     assert_clean("the data directory", &common::all_bytes_under(&data));
 }
 
+/// The first page of `GET /v1/reports`, as it came.
+async fn reports_page(http: &reqwest::Client, base: &str) -> Vec<u8> {
+    let r = http
+        .get(format!("{base}/v1/reports"))
+        .bearer_auth("privacy-token");
+    r.send().await.unwrap().bytes().await.unwrap().to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_http_api_keeps_no_secret() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,15 +143,23 @@ async fn the_http_api_keeps_no_secret() {
         assert!(r.status().is_success());
         assert_clean("/v1/messages", &r.bytes().await.unwrap());
     }
-    let reports = http
-        .get(format!("{base}/v1/reports"))
-        .bearer_auth("privacy-token")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    // The team labels every report, with a note that quotes a code and a labeller named by a
+    // password: neither may be kept.
+    let page: serde_json::Value =
+        serde_json::from_slice(&reports_page(&http, &base).await).unwrap();
+    for r in page["reports"].as_array().unwrap() {
+        let id = r["id"].as_u64().unwrap();
+        let l = http
+            .post(format!("{base}/v1/reports/{id}/label"))
+            .bearer_auth("privacy-token")
+            .json(&json!({"label": "scam", "by": PASSWORD, "note": format!("验证码 {CODE} 是骗子要的")}))
+            .send()
+            .await
+            .unwrap();
+        assert!(l.status().is_success());
+        assert_clean("a label", &l.bytes().await.unwrap());
+    }
+    let reports = reports_page(&http, &base).await;
     assert!(
         common::contains(&reports, "jf8899"),
         "the scam itself is reported"
@@ -154,6 +170,30 @@ async fn the_http_api_keeps_no_secret() {
     let _ = child.wait();
     assert_clean("the server's logs", &std::fs::read(&log).unwrap());
     assert_clean("the data directory", &common::all_bytes_under(&data));
+
+    // Retraining on the labelled reports keeps no secret either, in its output or its models.
+    let labels = dir.path().join("labels.jsonl");
+    common::write_report_lines(&serde_json::from_slice(&reports).unwrap(), &labels);
+    let gate = dir.path().join("gate.jsonl");
+    std::fs::write(&gate, "{\"text\":\"今晚一起吃饭吗\",\"scam\":false}\n").unwrap();
+    let out = bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SAFEPATH_LOG", "trace")
+        .env_remove("SAFEPATH_MODEL")
+        .args(["--data", data.to_str().unwrap(), "train", "--with-labels"])
+        .arg("--labels")
+        .arg(&labels)
+        .arg("--gate")
+        .arg(&gate)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("labelled reports:"));
+    assert_clean("train's output", &out.stdout);
+    assert_clean("train's logs", &out.stderr);
+    assert_clean(
+        "the data directory and its models",
+        &common::all_bytes_under(&data),
+    );
 }
 
 /// The digits of a code written in one of the ways people type them.

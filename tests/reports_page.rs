@@ -44,11 +44,20 @@ async fn the_reports_page_shows_the_recorded_reports() {
         "代解封，先交押金500，QQ 12345678",
         "<img src=x onerror=alert(1)> 专业解封 先付200 加V jf8899",
     ];
+    let mut ids = Vec::new();
     for t in texts {
         let a = session.analyze(t);
         let key = session.user_key("test", "agent");
-        session.record("test", &key, &a, None, now()).unwrap();
+        ids.push(session.record("test", &key, &a, None, now()).unwrap().0);
     }
+    // The team has labelled the first one.
+    let label = report::Label {
+        label: report::LabelKind::Scam,
+        by: "h".into(),
+        time: now(),
+        note: None,
+    };
+    assert!(session.store().set_label(ids[0], &label).unwrap());
     let url = format!("{}/#token={TOKEN}", common::spawn_api(session, TOKEN).await);
 
     let profile = tempfile::tempdir().unwrap();
@@ -94,4 +103,12 @@ async fn the_reports_page_shows_the_recorded_reports() {
     assert!(dom.contains("paid_unblock_offer"));
     assert!(dom.contains("wechat_id:jf8899"), "{dom}");
     assert!(dom.contains("id=\"today-total\">3<"));
+    // Two label buttons a report; the label the team set is marked.
+    assert_eq!(dom.matches("data-label=\"scam\"").count(), 3, "{dom}");
+    assert_eq!(dom.matches("data-label=\"not_scam\"").count(), 3);
+    assert_eq!(dom.matches("class=\"chosen\"").count(), 1, "{dom}");
+    assert!(
+        dom.contains("data-label=\"scam\" class=\"chosen\""),
+        "{dom}"
+    );
 }

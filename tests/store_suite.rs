@@ -95,6 +95,43 @@ fn report(text: &str, time: u64) -> Report {
     }
 }
 
+fn labels_are_kept_beside_reports_and_survive_a_reopen<B: Backend>(db: u8) {
+    use safepath::report::{Label, LabelKind};
+    let Some(mut b) = B::fresh(db) else { return };
+    let s = b.store();
+    let (a, _) = s.append_report("la", report("scam text", 1000)).unwrap();
+    let (c, _) = s
+        .append_report("lc", report("ordinary text", 1001))
+        .unwrap();
+    let label = |kind, by: &str| Label {
+        label: kind,
+        by: by.into(),
+        time: 2000,
+        note: None,
+    };
+    // No such report: refused, nothing written.
+    assert!(!s.set_label(c + 1000, &label(LabelKind::Scam, "x")).unwrap());
+    assert!(s.set_label(a, &label(LabelKind::Scam, "h1")).unwrap());
+    assert!(s.set_label(c, &label(LabelKind::Scam, "h1")).unwrap());
+    // The newest label wins.
+    assert!(s.set_label(c, &label(LabelKind::NotScam, "h2")).unwrap());
+    drop(s);
+    let s = b.reopen();
+    assert_eq!(
+        s.labels(&[a, c, c + 1000]).unwrap(),
+        vec![
+            Some(label(LabelKind::Scam, "h1")),
+            Some(label(LabelKind::NotScam, "h2")),
+            None
+        ]
+    );
+    let listed = s.labelled_reports(0, 0, 10).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].report.text, "scam text");
+    assert_eq!(listed[1].label.as_ref().unwrap().label, LabelKind::NotScam);
+    assert!(s.labels(&[]).unwrap().is_empty());
+}
+
 fn salt_and_state_survive_a_reopen<B: Backend>(db: u8) {
     let Some(mut b) = B::fresh(db) else { return };
     let s = b.store();
@@ -304,6 +341,10 @@ macro_rules! suite {
             fn conversation_across_handles() {
                 a_conversation_continues_on_another_handle::<$backend>(7);
             }
+            #[test]
+            fn labels() {
+                labels_are_kept_beside_reports_and_survive_a_reopen::<$backend>(9);
+            }
         }
     };
 }
@@ -346,6 +387,30 @@ fn fresh_path(messages: &[&str]) -> String {
         node = s.turn("api", "x", m, false).unwrap().node;
     }
     node
+}
+
+/// A data directory from before labels reads as it is: every report unlabelled, and a label can
+/// be set on it.
+#[test]
+fn reports_of_a_directory_from_before_labels_read_unlabelled() {
+    use safepath::report::{Label, LabelKind};
+    let dir = data_dir_of_the_log_version();
+    let store = SledStore::open(dir.path()).unwrap();
+    let before = store.reports(0, 0, usize::MAX).unwrap();
+    let (id, _) = store
+        .append_report("after-upgrade", report("代解封 加V jf8899", 1000))
+        .unwrap();
+    let listed = store.labelled_reports(0, 0, usize::MAX).unwrap();
+    assert_eq!(listed.len(), before.len() + 1);
+    assert!(listed.iter().all(|r| r.label.is_none()));
+    let l = Label {
+        label: LabelKind::Scam,
+        by: "h".into(),
+        time: 1,
+        note: None,
+    };
+    assert!(store.set_label(id, &l).unwrap());
+    assert_eq!(store.labels(&[id]).unwrap(), vec![Some(l)]);
 }
 
 /// The version before this one kept conversations in a log of its own; opening its data

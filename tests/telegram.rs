@@ -22,6 +22,8 @@ const TOKEN: &str = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
 const BOT_ID: u64 = 999;
 const ADMIN: u64 = 42;
 const GROUP: i64 = -100_777;
+/// The team's admin chat (`SAFEPATH_ADMIN_CHAT`).
+const ADMIN_CHAT: i64 = -100_555;
 
 #[derive(Default)]
 struct Inner {
@@ -37,6 +39,8 @@ struct Inner {
     bot_admin: bool,
     /// getUpdates never answers (recorded, then hangs), as a Bot API that has stopped responding.
     hang_updates: bool,
+    /// The bot's `SAFEPATH_ADMIN_CHAT`.
+    admin_chat: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -205,13 +209,15 @@ impl Harness {
     ) -> Harness {
         let (fake, base) = start_fake().await;
         setup(&mut fake.inner.lock().unwrap());
+        let admin_chat = fake.inner.lock().unwrap().admin_chat;
         let dir = tempfile::tempdir().unwrap();
         let dir_path = dir.path().join("data");
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir_path).unwrap());
         let session = Arc::new(Session::new(common::engine(), store.clone(), 3600).unwrap());
         let tg = Arc::new(Tg {
-            session: session.clone(),
+            live: Arc::new(safepath::live::Live::fixed(session.clone())),
             admins: [ADMIN].into_iter().collect(),
+            admin_chat: admin_chat.map(teloxide::types::ChatId),
         });
         let bot = telegram::bot(TOKEN, Some(&base), fast_limits()).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -273,6 +279,63 @@ impl Harness {
             json!({}),
         );
         id
+    }
+
+    /// A group message by `uid` in reply to message `to` (by `to_uid`, saying `to_text`).
+    fn group_reply(&self, uid: u64, text: &str, to: i64, to_uid: u64, to_text: &str) -> i64 {
+        let id = 500 + self.fake.inner.lock().unwrap().next_update as i64;
+        let chat = json!({"id": GROUP, "type": "supergroup", "title": "Help group"});
+        let replied = json!({"message_id": to, "date": 1_700_000_000, "chat": chat.clone(),
+                             "from": user(to_uid, "zh-hans"), "text": to_text});
+        self.message(
+            chat,
+            user(uid, "zh-hans"),
+            text,
+            json!({"reply_to_message": replied}),
+        );
+        id
+    }
+
+    /// A button pressed by `uid` on a message in the admin chat.
+    fn press_in_admin_chat(&self, uid: u64, data: &str) {
+        self.push(json!({"callback_query": {
+            "id": format!("cb{}", self.fake.inner.lock().unwrap().next_update),
+            "from": user(uid, "zh-hans"), "chat_instance": "ci", "data": data,
+            "message": {"message_id": 1, "date": 1_700_000_000,
+                        "chat": {"id": ADMIN_CHAT, "type": "supergroup", "title": "Team"}, "text": "x"}}}));
+    }
+
+    /// Waits for a sendMessage whose text contains `needle`.
+    async fn wait_text(&self, needle: &str) {
+        self.wait_for(|i| {
+            i.calls.iter().any(|c| {
+                c.0 == "sendmessage" && c.1["text"].as_str().unwrap_or("").contains(needle)
+            })
+        })
+        .await
+    }
+
+    /// Waits for message `id` to be deleted.
+    async fn wait_deleted(&self, id: i64) {
+        self.wait_for(|i| {
+            i.calls
+                .iter()
+                .any(|c| c.0 == "deletemessage" && c.1["message_id"] == id)
+        })
+        .await
+    }
+
+    fn labelled_reports_count(&self) -> usize {
+        let all = self.store.labelled_reports(0, 0, usize::MAX).unwrap();
+        all.iter().filter(|r| r.label.is_some()).count()
+    }
+
+    /// The messages sent to `chat` so far.
+    fn sent_to(&self, chat: i64) -> Vec<Value> {
+        self.calls("sendmessage")
+            .into_iter()
+            .filter(|m| m["chat_id"] == chat)
+            .collect()
     }
 
     fn press(&self, uid: u64, data: &str) {
@@ -517,6 +580,197 @@ async fn group_scams_are_answered_then_deleted_once_guard_is_on() {
     h.stop().await;
 }
 
+/// Group admins choose a dry run, then deletions; every action reaches the team's admin chat,
+/// whose buttons label a deleted message "not a scam" (and put it back as a quote) or ban its
+/// sender; trusted members are left alone; the team's /spam labels (and, guarded, deletes).
+#[tokio::test(flavor = "multi_thread")]
+async fn guard_modes_trusted_members_labels_and_the_admin_chat() {
+    let h = Harness::start_with(
+        |_| Mode::Polling(Duration::ZERO),
+        |i| {
+            i.admins.insert(ADMIN);
+            i.bot_admin = true;
+            i.admin_chat = Some(ADMIN_CHAT);
+        },
+    )
+    .await;
+
+    // Dry run: nothing happens in the group, the admin chat is told what would have gone.
+    h.group(ADMIN, "/guard dry");
+    let ack = h.sent(1).await.remove(0);
+    assert!(text_of(&ack).contains("试运行"), "{}", text_of(&ack));
+    h.group(6, "专业解封微信 先付300定金 加V:jf8899 包成功");
+    let told = h.sent(2).await.remove(1);
+    assert_eq!(told["chat_id"], ADMIN_CHAT);
+    assert!(text_of(&told).contains("🧪"), "{}", text_of(&told));
+    assert!(
+        text_of(&told).contains("jf8899"),
+        "the redacted text is shown"
+    );
+    let b = buttons(&told);
+    assert!(b[0].1.starts_with(&format!("n:{GROUP}:")) && b[0].1.ends_with(":0"));
+    assert_eq!(b[1].1, format!("b:{GROUP}:6"), "the bot may ban: {b:?}");
+    assert!(h.calls("deletemessage").is_empty());
+    assert_eq!(
+        h.sent_to(GROUP).len(),
+        1,
+        "only the /guard answer in the group"
+    );
+
+    // On: deleted, and the admin chat's "not a scam" restores it as a quote and labels it.
+    h.group(ADMIN, "/guard on");
+    h.sent(3).await;
+    let gone = h.group(6, "代解封 先交押金500 QQ 12345678 包解封");
+    h.wait_for(|i| i.calls.iter().any(|c| c.0 == "deletemessage"))
+        .await;
+    assert_eq!(h.calls("deletemessage")[0]["message_id"], gone);
+    h.wait_text("🗑").await;
+    let deleted_notice = h
+        .sent_to(ADMIN_CHAT)
+        .into_iter()
+        .find(|m| text_of(m).contains("🗑"))
+        .unwrap();
+    let undo = buttons(&deleted_notice)[0].1.clone();
+    assert!(undo.ends_with(":1"), "{undo}");
+    let report: u64 = undo.split(':').nth(2).unwrap().parse().unwrap();
+    // Not an admin of the team: the press does nothing.
+    h.press_in_admin_chat(5, &undo);
+    h.press_in_admin_chat(ADMIN, &undo);
+    h.wait_text("blockquote").await;
+    let restored = h
+        .sent_to(GROUP)
+        .into_iter()
+        .find(|m| text_of(m).contains("blockquote"))
+        .unwrap();
+    assert!(text_of(&restored).contains("QQ 12345678"), "{restored}");
+    h.wait_for(|i| {
+        i.calls.iter().any(|c| {
+            c.0 == "sendmessage"
+                && c.1["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("已标注为不是诈骗")
+        })
+    })
+    .await;
+    // One quote and one confirmation: the non-admin's press did nothing.
+    let count = |needle: &str| {
+        h.calls("sendmessage")
+            .iter()
+            .filter(|m| text_of(m).contains(needle))
+            .count()
+    };
+    assert_eq!((count("blockquote"), count("已标注为不是诈骗")), (1, 1));
+    let label = h.store.labels(&[report]).unwrap().remove(0).unwrap();
+    assert_eq!(label.label, safepath::report::LabelKind::NotScam);
+    assert!(!label.by.contains(&ADMIN.to_string()), "hashed");
+
+    // Ban the sender: only from the team's admins.
+    h.press_in_admin_chat(5, &format!("b:{GROUP}:6"));
+    h.press_in_admin_chat(ADMIN, &format!("b:{GROUP}:6"));
+    h.wait_for(|i| i.calls.iter().any(|c| c.0 == "banchatmember"))
+        .await;
+    let bans = h.calls("banchatmember");
+    assert_eq!((bans.len(), bans[0]["user_id"].as_u64()), (1, Some(6)));
+
+    // A trusted member is left alone; untrusted again, the guard acts.
+    let hello = h.group(8, "大家好");
+    h.group_reply(ADMIN, "/trust", hello, 8, "大家好");
+    h.group(ADMIN, "/trusted");
+    h.wait_text("\n8").await;
+    let deletions = h.calls("deletemessage").len();
+    h.group(8, "解封微信 300元包成功 加V jf7766");
+    h.group(5, "/trusted"); // not a group admin: refused, and a marker that 8's message passed
+    h.wait_for(|i| {
+        i.calls.iter().filter(|c| c.0 == "sendmessage").count() >= 1
+            && i.calls
+                .iter()
+                .rev()
+                .find(|c| c.0 == "sendmessage")
+                .is_some_and(|c| c.1["text"].as_str().unwrap_or("").contains("管理员"))
+    })
+    .await;
+    assert_eq!(
+        h.calls("deletemessage").len(),
+        deletions,
+        "trusted: untouched"
+    );
+    h.group_reply(ADMIN, "/untrust", hello, 8, "大家好");
+    let again = h.group(8, "解封微信 300元包成功 加V jf5544");
+    h.wait_deleted(again).await;
+
+    // The team's /spam on a message the detector let pass: labelled scam, deleted (guard on).
+    let missed = h.group(9, "老铁，帮我投个票呗，链接里第5号就是我");
+    h.group_reply(
+        ADMIN,
+        "/spam",
+        missed,
+        9,
+        "老铁，帮我投个票呗，链接里第5号就是我",
+    );
+    h.wait_deleted(missed).await;
+    h.wait_text("已标注为诈骗").await;
+    let labelled = h.store.labelled_reports(0, 0, 100).unwrap();
+    let vote = labelled
+        .iter()
+        .find(|r| r.report.text.contains("投个票"))
+        .expect("recorded as a report");
+    assert_eq!(
+        vote.label.as_ref().map(|l| l.label),
+        Some(safepath::report::LabelKind::Scam)
+    );
+    // Anyone else's /spam does nothing.
+    let n = h.labelled_reports_count();
+    h.group_reply(5, "/spam", hello, 8, "大家好");
+    h.group(ADMIN, "/trusted");
+    h.wait_for(|i| {
+        i.calls
+            .iter()
+            .rev()
+            .find(|c| c.0 == "sendmessage")
+            .is_some_and(|c| c.1["text"].as_str().unwrap_or("").contains("没有免检成员"))
+    })
+    .await;
+    assert_eq!(h.labelled_reports_count(), n);
+    h.stop().await;
+}
+
+/// In a private chat the team labels a message it replies to (a forward, say); anyone else's
+/// /notspam is just text.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_team_labels_a_replied_message_in_a_private_chat() {
+    let h = Harness::start().await;
+    let say = |uid: u64, text: &str| {
+        let chat = json!({"id": uid, "type": "private", "first_name": "u"});
+        let replied = json!({"message_id": 3, "date": 1_700_000_000, "chat": chat.clone(),
+                             "from": user(uid, "zh-hans"), "text": "明天下午三点开会，带电脑"});
+        h.message(
+            chat,
+            user(uid, "zh-hans"),
+            text,
+            json!({"reply_to_message": replied}),
+        );
+    };
+    say(77, "/notspam");
+    h.sent(1).await;
+    assert_eq!(
+        h.labelled_reports_count(),
+        0,
+        "not one of the team's admins"
+    );
+    say(ADMIN, "/notspam");
+    h.wait_text("已标注为不是诈骗").await;
+    let all = h.store.labelled_reports(0, 0, 10).unwrap();
+    let labelled: Vec<_> = all.iter().filter(|r| r.label.is_some()).collect();
+    assert_eq!(labelled.len(), 1);
+    assert_eq!(labelled[0].report.text, "明天下午三点开会，带电脑");
+    assert_eq!(
+        labelled[0].label.as_ref().unwrap().label,
+        safepath::report::LabelKind::NotScam
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_typed_code_is_redacted_warned_about_and_never_stored_then_forget_deletes() {
     let h = Harness::start().await;
@@ -701,6 +955,89 @@ async fn the_bot_binary_logs_no_secret_even_at_trace() {
         );
         assert!(!common::contains(&common::all_bytes_under(&data), secret));
     }
+}
+
+/// The bot binary reloads its catalog on SIGHUP: a broken one is refused (said on stderr) and
+/// the bot answers on with the old one; a fixed one with new words is used from then on.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_binary_reloads_its_catalog_on_sighup() {
+    let (fake, base) = start_fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let intents = dir.path().join("intents");
+    std::fs::create_dir_all(&intents).unwrap();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/intents")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, intents.join(p.file_name().unwrap())).unwrap();
+    }
+    let rewrite = |file: &str, from: &str, to: &str| {
+        let path = intents.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    let log = dir.path().join("bot.log");
+    let (mut child, h) = spawn_bot(
+        fake,
+        &base,
+        &dir.path().join("data"),
+        &[("SAFEPATH_INTENTS", intents.to_str().unwrap())],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    h.wait_for(|i| i.calls.iter().filter(|c| c.0 == "setmycommands").count() == 2)
+        .await;
+    let hup = || {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    // The help text, asked for until it shows `marker` (a reload takes a moment).
+    let help_shows = |marker: &'static str| {
+        let h = &h;
+        async move {
+            for _ in 0..100 {
+                let n = h.calls("sendmessage").len();
+                h.private(21, "zh-hans", "/help");
+                let sent = h.sent(n + 1).await;
+                if text_of(&sent[n]).contains(marker) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            false
+        }
+    };
+    assert!(help_shows("直接用一句话").await);
+
+    rewrite("deletion.toml", "'注销|销号", "'(注销|销号");
+    rewrite(
+        "common.toml",
+        "zh = \"\"\"直接用一句话",
+        "zh = \"\"\"【新】直接用一句话",
+    );
+    hup();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&std::fs::read(&log).unwrap()).contains("reload refused") {
+        assert!(std::time::Instant::now() < deadline, "no refusal logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logged = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).to_string();
+    assert!(logged.contains("deletion.toml"), "{logged}");
+    let n = h.calls("sendmessage").len();
+    h.private(21, "zh-hans", "/help");
+    let sent = h.sent(n + 1).await;
+    assert!(
+        !text_of(&sent[n]).contains("【新】"),
+        "the old catalog answers on"
+    );
+
+    rewrite("deletion.toml", "'(注销|销号", "'注销|销号");
+    hup();
+    assert!(help_shows("【新】").await, "the fixed catalog is in use");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// SIGTERM while the Bot API hangs a long poll once took 19 s (and not within 12 s in three more

@@ -31,6 +31,29 @@ function chart(byDay) {
     }
   });
 }
+// Two buttons a report: the team's label, sent to POST /v1/reports/{id}/label; the one set is
+// marked. The page's figures are recounted once a minute, so the mark is set here at once.
+function labelCell(tr, r) {
+  const td = cell(tr, "", "label");
+  const current = r.label ? r.label.label : null;
+  for (const [value, text] of [["scam", "scam · 诈骗"], ["not_scam", "not a scam · 不是"]]) {
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = text; b.dataset.label = value;
+    if (value === current) b.classList.add("chosen");
+    b.addEventListener("click", () => label(r.id, value, td));
+    td.appendChild(b);
+  }
+}
+async function label(id, value, td) {
+  const token = sessionStorage.getItem("safepath-token");
+  const res = await fetch("/v1/reports/" + id + "/label", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: JSON.stringify({ label: value, by: "reports-page" }),
+  });
+  if (!res.ok) { $("updated").textContent = "label not saved: HTTP " + res.status; return; }
+  for (const b of td.querySelectorAll("button")) b.classList.toggle("chosen", b.dataset.label === value);
+}
 function render(d) {
   $("today-total").textContent = d.today.total;
   $("week-total").textContent = d.week.total;
@@ -47,6 +70,7 @@ function render(d) {
     cell(tr, r.verdict, r.verdict);
     cell(tr, r.signals.filter((s) => s.weight > 0).map((s) => s.name).join(", "));
     cell(tr, r.text, "text");
+    labelCell(tr, r);
     tb.appendChild(tr);
   }
   $("updated").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";

@@ -123,6 +123,14 @@ impl Store for FaultyStore {
         self.r()?;
         self.inner.reports(a, s, l)
     }
+    fn set_label(&self, id: u64, l: &safepath::report::Label) -> Result<bool, StoreError> {
+        self.w()?;
+        self.inner.set_label(id, l)
+    }
+    fn labels(&self, ids: &[u64]) -> Result<Vec<Option<safepath::report::Label>>, StoreError> {
+        self.r()?;
+        self.inner.labels(ids)
+    }
     fn reputation(&self, k: &[String]) -> Result<Vec<Reputation>, StoreError> {
         self.r()?;
         self.inner.reputation(k)
@@ -173,6 +181,19 @@ pub async fn spawn_api(session: Arc<Session>, token: &str) -> String {
         std::future::pending(),
     ));
     base
+}
+
+/// Writes the reports of a `GET /v1/reports` page one a line, as `train --with-labels --labels`
+/// reads them (a running server holds the data directory); how many.
+pub fn write_report_lines(page: &serde_json::Value, path: &Path) -> usize {
+    let lines: Vec<String> = page["reports"]
+        .as_array()
+        .expect("a page of reports")
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+    lines.len()
 }
 
 /// A free port on 127.0.0.1 for a process the test starts.
