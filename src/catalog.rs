@@ -239,6 +239,10 @@ struct NodeDoc {
     /// Topic → the step that answers it when asked at this node (before the flow's own).
     #[serde(default)]
     followups: BTreeMap<String, String>,
+    /// A message said here that is for nothing else shows this step again instead of "out of
+    /// scope" (the victim's steps: whatever a frightened person asks next).
+    #[serde(default)]
+    holds: bool,
 }
 
 fn yes() -> bool {
@@ -375,6 +379,8 @@ pub struct Choice {
 #[derive(Debug, Clone)]
 pub struct Node {
     pub id: String,
+    /// A message for nothing else said here shows the step again, not "out of scope".
+    pub holds: bool,
     pub text: Texts,
     pub choices: Vec<Choice>,
     pub sensitive: bool,
@@ -924,6 +930,7 @@ impl Builder {
                 }
             }
             let node = Node {
+                holds: n.holds,
                 id: n.id.clone(),
                 text,
                 choices,

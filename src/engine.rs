@@ -392,6 +392,13 @@ impl Engine {
                             .collect(),
                     );
                     "clarify".into()
+                } else if let Some(here) = st
+                    .node
+                    .clone()
+                    .filter(|h| c.nodes.get(h).is_some_and(|n| n.holds))
+                {
+                    prefix = Some(c.text("still_here", lang(&st)).to_owned());
+                    here
                 } else {
                     self.entry("out_of_scope")
                 }

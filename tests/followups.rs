@@ -72,6 +72,18 @@ fn a_victim_gets_the_victims_steps_and_the_code_is_hidden() {
     assert_eq!(r[0].flow, "scam_victim");
     assert!(r[0].text.contains("修改密码"));
     assert_eq!(r[1].node, "scam_victim");
+    // Whatever a frightened person asks next that names nothing else: the steps again, never
+    // "out of scope".
+    let r = s.turn("test", "v1", "好害怕 晚上睡不着", false).unwrap();
+    assert_eq!(r.node, "scam_victim", "{}", r.text);
+    // Read out to the caller, or money into the "safe account": the victim's steps too.
+    for told in [
+        "刚才把手机收到的几位数字念给对方听了",
+        "我已经把钱转到他说的安全账户了",
+    ] {
+        let r = talk(&s, told, &[told]);
+        assert_eq!(r[0].node, "scam_victim", "{told}: {}", r[0].text);
+    }
     // The code itself, typed into the story: hidden, never stored, and still the victim's steps.
     let r = talk(&s, "v2", &["他叫我把验证码发过去 我发了 735201"]);
     assert_eq!(r[0].node, "scam_victim", "{}", r[0].text);
