@@ -316,8 +316,12 @@ impl Engine {
             Move::Free => {
                 let it = &a.intent;
                 // Matched at most once a turn: the report check and the flow both ask.
+                // The route patterns, matched at most once a turn (the route and the report
+                // check's question both read them).
+                let hits = std::cell::OnceCell::new();
+                let hits = || hits.get_or_init(|| c.route_patterns.matches(&a.text));
                 let found = std::cell::OnceCell::new();
-                let route = || found.get_or_init(|| self.route(&st, a)).clone();
+                let route = || found.get_or_init(|| self.route(&st, a, hits())).clone();
                 // The flow the user is in takes the message as its own before the general
                 // answers to a secret or a scam.
                 let absorbed = self.absorbed_here(&st, &it.intent) && route().is_some();
@@ -330,7 +334,7 @@ impl Engine {
                     }
                 } else if !absorbed
                     && st.awaiting_report
-                    && is_the_report(route().is_some() || self.asks(a), a)
+                    && is_the_report(route().is_some() || self.asks(hits()), a)
                 {
                     report = true;
                     reasons = true;
@@ -506,7 +510,7 @@ impl Engine {
     /// user is in absorbs (`申诉多久` at a mini program's appeal) is that flow's when one of its
     /// routes applies. A route that leads where the user already is shows that step again, as
     /// does a message for no intent that only asks how to go on (`然后呢`, `看不懂`).
-    fn route(&self, st: &State, a: &Analysis) -> Option<Step> {
+    fn route(&self, st: &State, a: &Analysis, matched: &[usize]) -> Option<Step> {
         let c = &self.catalog;
         let here = st.node.as_deref();
         // The model alone is not confident enough to take the user out of the flow they are in.
@@ -514,8 +518,6 @@ impl Engine {
             && a.intent.confidence >= CLARIFY_BELOW
             && !a.intent.learned;
         let here_flow = here.and_then(|h| self.flow_of(h));
-        // The routes' patterns are matched here, on the text the analysis matched.
-        let matched = c.route_patterns.matches(&a.text);
         let owners = || matched.iter().map(|&p| c.route_patterns.owner[p]);
         let mut hit = vec![false; c.routes.len()];
         let mut topics = vec![false; c.topics.len()];
@@ -600,12 +602,10 @@ impl Engine {
 
     /// Whether the message asks a question (`[dialogue] question`): a clean one is the
     /// person's own, not the scam they were asked to paste.
-    fn asks(&self, a: &Analysis) -> bool {
-        let c = &self.catalog;
-        c.route_patterns
-            .matches(&a.text)
-            .iter()
-            .any(|&p| c.route_patterns.owner[p] == Owner::Question)
+    /// `matched`: the route patterns that matched the message.
+    fn asks(&self, matched: &[usize]) -> bool {
+        let owner = &self.catalog.route_patterns.owner;
+        matched.iter().any(|&p| owner[p] == Owner::Question)
     }
 
     /// Whether the flow of the node the user is at absorbs messages for `intent`.
